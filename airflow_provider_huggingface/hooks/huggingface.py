@@ -1,0 +1,310 @@
+"""``HuggingFaceHook``: chat completions through ``huggingface_hub.InferenceClient``."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_huggingface.errors import (
+    ConfigurationError,
+    HuggingFaceError,
+    MalformedResponseError,
+    map_error,
+)
+from airflow_provider_huggingface.retry import RetryPolicy, call_with_retries
+from airflow_provider_huggingface.settings import ROUTER, ConnectionSettings, check_generation_settings
+
+if TYPE_CHECKING:
+    from huggingface_hub import AsyncInferenceClient, InferenceClient
+
+
+class HuggingFaceHook(BaseHook):
+    """Talks to Hugging Face text generation: the router, an Inference Endpoint, or any
+    OpenAI-compatible chat server named by the connection's host.
+
+    :param hf_conn_id: the ``huggingface`` connection to use.
+    """
+
+    conn_name_attr = "hf_conn_id"
+    default_conn_name = "huggingface_default"
+    conn_type = "huggingface"
+    hook_name = "Hugging Face"
+
+    def __init__(self, *, hf_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hf_conn_id = hf_conn_id
+
+    @functools.cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection's checked settings, read once."""
+        settings = ConnectionSettings.from_connection(self.get_connection(self.hf_conn_id))
+        if settings.token:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(settings.token)
+        return settings
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.settings.max_retries, base_delay=self.settings.backoff)
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        kwargs: dict[str, Any] = {"token": s.token, "timeout": s.timeout, "bill_to": s.bill_to}
+        if s.base_url:
+            kwargs["base_url"] = s.base_url
+        else:
+            kwargs["provider"] = s.provider
+        return kwargs
+
+    @functools.cached_property
+    def client(self) -> InferenceClient:
+        """The synchronous client; cheap, since huggingface_hub shares one connection pool per process."""
+        from huggingface_hub import InferenceClient
+
+        return InferenceClient(**self._client_kwargs())
+
+    def get_conn(self) -> InferenceClient:
+        return self.client
+
+    def get_async_client(self) -> AsyncInferenceClient:
+        """A new asynchronous client. Each opens its own pool: use it as ``async with`` and close it."""
+        from huggingface_hub import AsyncInferenceClient
+
+        return AsyncInferenceClient(**self._client_kwargs())
+
+    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
+        """This connection's view of :func:`airflow_provider_huggingface.errors.map_error`."""
+        return map_error(error, model=model, where=self.settings.where, secrets=(self.settings.token,))
+
+    def prepare_chat(
+        self,
+        *,
+        user_prompt: str,
+        system_prompt: str | None = None,
+        model: str | None = None,
+        **generation: Any,
+    ) -> tuple[str | None, list[dict[str, str]], dict[str, Any]]:
+        """Check a chat call's arguments and return its model, messages and generation settings.
+
+        Nothing is sent; every mistake found here is a :class:`ConfigurationError`.
+        """
+        if not isinstance(user_prompt, str) or not user_prompt.strip():
+            raise ConfigurationError(
+                "user_prompt is empty: give the model something to answer, e.g. "
+                "'Summarize this text: {{fetch.data}}'."
+            )
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
+        check_generation_settings(**generation)
+        model_id = self.settings.resolve_model(model)
+        messages = []
+        if system_prompt and system_prompt.strip():
+            messages.append({"role": "system", "content": system_prompt})
+        messages.append({"role": "user", "content": user_prompt})
+        return model_id, messages, {k: v for k, v in generation.items() if v is not None}
+
+    def chat(
+        self,
+        *,
+        user_prompt: str,
+        system_prompt: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> dict[str, Any]:
+        """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
+
+        With ``stream=True`` the reply reaches the task log line by line as it is generated;
+        the result is the same. Transient failures are retried under the connection's policy.
+        """
+        model_id, messages, generation = self.prepare_chat(
+            user_prompt=user_prompt,
+            system_prompt=system_prompt,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=[stop] if isinstance(stop, str) else stop,
+            seed=seed,
+            response_format=response_format,
+        )
+        where = (
+            self.settings.where
+            if self.settings.where != ROUTER
+            else f"{ROUTER} (provider {self.settings.provider})"
+        )
+        self.log.info(
+            "Chat request to %s: model %s, %d message(s), %d prompt characters%s",
+            where,
+            model_id or "(the endpoint's own)",
+            len(messages),
+            sum(len(m["content"]) for m in messages),
+            ", streaming" if stream else "",
+        )
+
+        def call() -> dict[str, Any]:
+            if stream:
+                return self._stream_chat(messages, model_id, generation)
+            output = self.client.chat_completion(messages, model=model_id, **generation)
+            return completion_result(output, model_id)
+
+        started = time.monotonic()
+        result = call_with_retries(
+            call,
+            policy=self.retry_policy,
+            map_error=functools.partial(self.map_error, model=model_id),
+            log=self.log,
+        )
+        log_result(self.log, result, time.monotonic() - started)
+        return result
+
+    def _stream_chat(self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]):
+        lines = LineLogger(self.log)
+        acc = StreamAccumulator(model)
+        try:
+            for chunk in self.client.chat_completion(
+                messages, model=model, stream=True, stream_options={"include_usage": True}, **generation
+            ):
+                lines.feed(acc.add(chunk))
+        finally:
+            lines.flush()
+        return acc.result()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token on the router (the Hub's whoami), or that the endpoint answers."""
+        try:
+            settings = self.settings
+        except Exception as exc:
+            return False, str(exc)
+        try:
+            if settings.base_url:
+                return True, self._probe_endpoint(settings)
+            from huggingface_hub import HfApi
+
+            me = HfApi(token=settings.token).whoami()
+        except Exception as exc:
+            return False, str(self.map_error(exc))
+        token_name = ((me.get("auth") or {}).get("accessToken") or {}).get("displayName")
+        suffix = f" with token '{token_name}'" if token_name else ""
+        return True, f"Connected to Hugging Face as {me.get('name', 'unknown')}{suffix}."
+
+    def _probe_endpoint(self, settings: ConnectionSettings) -> str:
+        from huggingface_hub.utils import get_session
+
+        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+        session = get_session()
+        response = session.get(f"{settings.base_url}/v1/models", headers=headers, timeout=settings.timeout)
+        if response.status_code == 404:
+            response = session.get(f"{settings.base_url}/health", headers=headers, timeout=settings.timeout)
+        from huggingface_hub.utils import hf_raise_for_status
+
+        hf_raise_for_status(response)
+        try:
+            models = [m.get("id") for m in response.json().get("data", []) if isinstance(m, dict)]
+        except Exception:
+            models = []
+        served = f"; it serves {', '.join(map(str, models[:5]))}" if models else ""
+        return f"The endpoint {settings.base_url} answered{served}."
+
+
+def completion_result(output: Any, model: str | None) -> dict[str, Any]:
+    """The plain-JSON result of a non-streamed completion."""
+    choices = getattr(output, "choices", None)
+    if not choices:
+        raise MalformedResponseError(
+            "The server answered with no choices, so there is no text to return. Check that the endpoint "
+            "is a chat server and that the prompt was not blocked by a content filter."
+        )
+    choice = choices[0]
+    return {
+        "text": choice.message.content or "",
+        "model": model or getattr(output, "model", None),
+        "finish_reason": choice.finish_reason,
+        "usage": usage_dict(getattr(output, "usage", None)),
+    }
+
+
+def usage_dict(usage: Any) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": int(usage.prompt_tokens or 0),
+        "completion_tokens": int(usage.completion_tokens or 0),
+        "total_tokens": int(usage.total_tokens or 0),
+    }
+
+
+class StreamAccumulator:
+    """Collects streamed chunks into the same result a non-streamed call returns."""
+
+    def __init__(self, model: str | None) -> None:
+        self.model = model
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, int] | None = None
+
+    def add(self, chunk: Any) -> str:
+        """Take one chunk; return the text it adds."""
+        if self.model is None:
+            self.model = getattr(chunk, "model", None)
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = usage_dict(chunk.usage)
+        text = ""
+        for choice in chunk.choices or ():
+            text += (choice.delta.content if choice.delta else None) or ""
+            self.finish_reason = choice.finish_reason or self.finish_reason
+        self.parts.append(text)
+        return text
+
+    def result(self) -> dict[str, Any]:
+        if self.finish_reason is None:
+            raise MalformedResponseError(
+                "The stream ended before the server said it was finished; the reply may be incomplete."
+            )
+        return {
+            "text": "".join(self.parts),
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage,
+        }
+
+
+class LineLogger:
+    """Writes streamed text to a log a whole line at a time, as it arrives."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.buffer = ""
+
+    def feed(self, text: str) -> None:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            self.log.info("| %s", line)
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.log.info("| %s", self.buffer)
+            self.buffer = ""
+
+
+def log_result(log: Any, result: dict[str, Any], seconds: float) -> None:
+    usage = result.get("usage") or {}
+    log.info(
+        "Chat reply from %s in %.2f s: finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars",
+        result.get("model"),
+        seconds,
+        result.get("finish_reason"),
+        usage.get("prompt_tokens", "n/a"),
+        usage.get("completion_tokens", "n/a"),
+        len(result.get("text") or ""),
+    )

@@ -1,0 +1,224 @@
+"""Reading and checking what a ``huggingface`` connection and a chat call ask for.
+
+Everything here runs before any request is sent, so a wrong value fails at once with a
+message that names the field and the fix, instead of costing a call (and retries).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_huggingface.errors import TOKENS_URL, ConfigurationError
+from airflow_provider_huggingface.provider_info import (
+    CHAT_PROVIDERS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+ROUTER = "Hugging Face router"
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The parsed and checked contents of a ``huggingface`` connection.
+
+    :param conn_id: the connection id, quoted in error messages.
+    :param token: the API token; never shown by ``repr``.
+    :param base_url: a dedicated endpoint's URL, or None for the Hugging Face router.
+    :param provider: the inference provider on the router (``auto`` lets the router choose).
+    :param bill_to: an organization billed for the calls.
+    :param timeout: seconds one request may take.
+    :param max_retries: retries of a transient failure.
+    :param backoff: the first retry's backoff in seconds (doubles on each retry).
+    :param default_model: the model of tasks that name none.
+    """
+
+    conn_id: str
+    token: str | None = field(repr=False)
+    base_url: str | None
+    provider: str = "auto"
+    bill_to: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff: float = 1.0
+    default_model: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Where calls go, for log lines and error messages."""
+        return self.base_url or ROUTER
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> ConnectionSettings:
+        extra = conn.extra_dejson or {}
+        conn_id = conn.conn_id
+        token = (conn.password or "").strip() or None
+        base_url = _endpoint_url(conn_id, conn.host, conn.port)
+        provider = str(extra.get("provider") or "auto").strip()
+        if provider not in CHAT_PROVIDERS:
+            raise ConfigurationError(
+                f"Connection '{conn_id}': unknown inference provider '{provider}'. "
+                f"Choose one of: {', '.join(CHAT_PROVIDERS)} ('auto' lets the router choose)."
+            )
+        if base_url is None:
+            _check_router_token(conn_id, token)
+        return cls(
+            conn_id=conn_id,
+            token=token,
+            base_url=base_url,
+            provider=provider,
+            bill_to=(str(extra.get("bill_to") or "").strip() or None),
+            timeout=_number(conn_id, extra, "timeout", DEFAULT_TIMEOUT, minimum=0, exclusive=True),
+            max_retries=int(
+                _number(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0, integer=True)
+            ),
+            backoff=_number(conn_id, extra, "backoff", 1.0, minimum=0),
+            default_model=(str(extra.get("default_model") or "").strip() or None),
+        )
+
+    def resolve_model(self, model: str | None) -> str | None:
+        """The task's model, else the connection's default; on the router, else the provider's default.
+
+        A dedicated endpoint serves its own model, so there None lets the server choose.
+        """
+        chosen = (model or "").strip() or self.default_model
+        if chosen is None and self.base_url is None:
+            chosen = DEFAULT_MODEL
+        if chosen is not None and self.base_url is None:
+            check_model_id(chosen)
+        return chosen
+
+
+def _endpoint_url(conn_id: str, host: str | None, port: int | None) -> str | None:
+    host = (host or "").strip()
+    if not host:
+        return None
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"Connection '{conn_id}': the endpoint URL '{host}' has no http:// or https:// scheme. "
+            "Enter the full URL, e.g. https://xyz.endpoints.huggingface.cloud or http://127.0.0.1:8080, "
+            "or leave the field empty to use the Hugging Face router."
+        )
+    if port and parts.port is None:
+        host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    return host.rstrip("/")
+
+
+def _check_router_token(conn_id: str, token: str | None) -> None:
+    how = (
+        f"Create one at {TOKENS_URL} ('Read' permission is enough for text generation; copy it at once, "
+        f"it starts with hf_) and put it in the API token field of connection '{conn_id}'."
+    )
+    if token is None:
+        raise ConfigurationError(f"Connection '{conn_id}' has no Hugging Face API token. {how}")
+    if not token.startswith("hf_"):
+        raise ConfigurationError(
+            f"Connection '{conn_id}': the API token does not start with hf_, so it is not a Hugging Face "
+            f"token. {how} To use another server's key, set the connection's endpoint URL."
+        )
+
+
+def _number(
+    conn_id: str,
+    extra: dict[str, Any],
+    name: str,
+    default: float,
+    *,
+    minimum: float,
+    exclusive: bool = False,
+    integer: bool = False,
+) -> float:
+    raw = extra.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = float(raw)
+        if integer and value != int(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise ConfigurationError(
+            f"Connection '{conn_id}': extra '{name}' is {raw!r}, not {kind}. "
+            f"Set it to {kind} such as {default:g}."
+        ) from None
+    if value < minimum or (exclusive and value == minimum):
+        bound = f"greater than {minimum:g}" if exclusive else f"at least {minimum:g}"
+        raise ConfigurationError(f"Connection '{conn_id}': extra '{name}' is {raw!r}; it must be {bound}.")
+    return value
+
+
+def check_model_id(model: str) -> None:
+    """A Hub model id is ``owner/name``; anything else cannot be routed."""
+    if not _MODEL_ID.match(model):
+        raise ConfigurationError(
+            f"Model '{model}' is not a Hugging Face model id of the form owner/name, e.g. {DEFAULT_MODEL}. "
+            "Copy the id from the model's page on https://huggingface.co/models."
+        )
+
+
+def check_generation_settings(
+    *,
+    max_tokens: Any = None,
+    temperature: Any = None,
+    top_p: Any = None,
+    stop: Any = None,
+    seed: Any = None,
+    response_format: Any = None,
+) -> None:
+    """Reject generation settings that no server accepts, before any request is sent."""
+
+    def fail(name: str, value: Any, rule: str) -> None:
+        raise ConfigurationError(f"{name}={value!r} is not valid: {rule}.")
+
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        fail("max_tokens", max_tokens, "it must be a whole number of at least 1")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not 0 <= temperature <= 2
+    ):
+        fail("temperature", temperature, "it must be a number from 0 to 2")
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
+    ):
+        fail("top_p", top_p, "it must be a number greater than 0 and at most 1")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (isinstance(stop, (list, tuple)) and all(isinstance(s, str) and s for s in stop))
+    ):
+        fail("stop", stop, "it must be a string or a list of non-empty strings")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        fail("seed", seed, "it must be a whole number")
+    if response_format is not None:
+        _check_response_format(response_format)
+
+
+def _check_response_format(response_format: Any) -> None:
+    example = '{"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object", ...}}}'
+    if not isinstance(response_format, dict) or response_format.get("type") not in _RESPONSE_FORMAT_TYPES:
+        raise ConfigurationError(
+            f"response_format={response_format!r} is not valid: it must be a dict whose 'type' is one of "
+            f"{', '.join(_RESPONSE_FORMAT_TYPES)}, e.g. {example}."
+        )
+    if response_format["type"] == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise ConfigurationError(
+                "response_format of type json_schema needs a JSON schema under json_schema.schema, "
+                f"e.g. {example}."
+            )

@@ -1,0 +1,31 @@
+"""Test session set-up. Airflow reads its configuration at import, so the environment is set
+here, before anything imports airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+_TESTS = Path(__file__).parent
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_TESTS / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        # A fixed test key: without one Airflow silently stores passwords in plain text.
+        "AIRFLOW__CORE__FERNET_KEY": "SGbR3ywB6A1Jx0OEGxV2w9yJDRe0L-5fMIvhe8jN7RM=",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        # No saved login of this machine may leak into a test.
+        "HF_HOME": str(_HOME / "huggingface"),
+    }
+)
+# An ambient token must never be what a test relies on, nor what it sends.
+for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
+    os.environ.pop(_name, None)
+
+pytest_plugins = ["tests.fakes.plugin"]
