@@ -120,11 +120,14 @@ class HuggingFaceHook(BaseHook):
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
+        validate_model: bool = False,
     ) -> dict[str, Any]:
         """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
 
         With ``stream=True`` the reply reaches the task log line by line as it is generated;
         the result is the same. Transient failures are retried under the connection's policy.
+        With ``validate_model=True`` a router call first asks the Hub whether the model can
+        chat (see :func:`airflow_provider_huggingface.models.check_model`).
         """
         model_id, messages, generation = self.prepare_chat(
             user_prompt=user_prompt,

@@ -1,0 +1,56 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   runs the seed's example DAG end to end and prints each task's XCom
+#   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama-cpp-python has no wheel on PyPI for this platform: it builds from source (about 4 min
+# on 2 cores, then pip's wheel cache makes a reinstall take seconds).
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
+
+.PHONY: test test-fast demo lint bench install llama chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.llama: $(BIN)/python
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet '$(LLAMA_CPP)'
+	touch $@
+
+install: $(VENV)/.installed
+llama: $(VENV)/.llama
+
+# Debian's Chromium for the browser tier (Playwright drives it; it never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install llama chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tiers that need neither llama.cpp nor a browser.
+test-fast: install
+	$(BIN)/python -m pytest -m "not llama and not browser" $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m dev.demo
+
+bench: install llama
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts .airflow-demo

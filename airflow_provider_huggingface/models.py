@@ -1,0 +1,88 @@
+"""Model validation before any generation call: does the model exist, can this token use it,
+can it chat, and does a live provider serve it? Asked of the Hub once per process."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_huggingface.errors import ModelNotFoundError, ModelNotSupportedError, map_error, redact
+from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow_provider_huggingface.settings import ConnectionSettings
+
+# Pipelines whose models take chat messages when they carry a chat template.
+_CHAT_PIPELINES = {"text-generation", "image-text-to-text"}
+_checked: dict[tuple[str, str, int], None] = {}
+_lock = threading.Lock()
+
+
+def check_model(model: str, settings: ConnectionSettings, log: logging.Logger) -> None:
+    """Fail with the user guide's advice when ``model`` cannot answer a chat on the router.
+
+    A Hub that cannot be reached is no reason to fail a task: the call itself will tell.
+    """
+    key = (model, settings.provider, hash(settings.token))
+    if key in _checked:
+        return
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    api = HfApi(token=settings.token)
+    try:
+        info = api.model_info(
+            model,
+            expand=["gated", "pipeline_tag", "tags", "inferenceProviderMapping"],
+            timeout=settings.timeout,
+        )
+        if info.gated:
+            api.auth_check(model)
+    except (GatedRepoError, RepositoryNotFoundError) as exc:
+        raise map_error(exc, model=model, where="Hugging Face Hub", secrets=(settings.token,)) from None
+    except Exception as exc:
+        log.warning(
+            "Could not ask the Hub about model %s (%s); going on without the check.",
+            model,
+            redact(f"{type(exc).__name__}: {exc}"[:300], (settings.token,)),
+        )
+        return
+    _check_info(model, info, settings.provider)
+    with _lock:
+        _checked[key] = None
+    log.info("Model %s is served for chat on the Hugging Face router.", model)
+
+
+def _check_info(model: str, info: Any, provider: str) -> None:
+    mappings = [m for m in info.inference_provider_mapping or () if m.task == "conversational"]
+    can_chat = bool(mappings) or (
+        info.pipeline_tag in _CHAT_PIPELINES and "conversational" in set(info.tags or ())
+    )
+    if not can_chat:
+        kind = info.pipeline_tag or "untagged"
+        raise ModelNotSupportedError(
+            f"Model {model} cannot chat: it is a {kind} model without a chat template (a base or "
+            "code-completion model). Choose an instruction-tuned chat model, for example "
+            f"{DEFAULT_MODEL}, meta-llama/Llama-3.1-8B-Instruct or Qwen/Qwen2.5-72B-Instruct."
+        )
+    live = [m.provider for m in mappings if m.status == "live"]
+    if provider != "auto" and provider not in live:
+        served = f" It is served by: {', '.join(live)}." if live else ""
+        raise ModelNotFoundError(
+            f"Not found: inference provider '{provider}' does not serve {model} for chat.{served} Set the "
+            f"connection's provider to 'auto', or try the default model {DEFAULT_MODEL} first."
+        )
+    if not live:
+        raise ModelNotSupportedError(
+            f"Model {model} is not served by any live inference provider right now, so the Hugging Face "
+            f"router cannot run it. Try the default model {DEFAULT_MODEL}, which works for everyone, or "
+            "deploy the model on an Inference Endpoint and put its URL in the connection's host."
+        )
+
+
+def clear_cache() -> None:
+    """Forget which models were checked (tests, and long-lived processes after a licence change)."""
+    with _lock:
+        _checked.clear()

@@ -1,0 +1,115 @@
+"""``HuggingFaceChatOperator``: one chat completion, its prompts rendered from upstream XComs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class HuggingFaceChatOperator(BaseOperator):
+    """Ask a Hugging Face chat model and push ``{"text", "model", "finish_reason", "usage"}`` to XCom.
+
+    ``user_prompt`` and ``system_prompt`` are Handlebars templates, not Jinja: ``{{summarize.text}}``
+    is the ``text`` of task ``summarize``'s return value; ``params``, ``conf``, ``ds``, ``ts``,
+    ``logical_date``, ``run_id``, ``dag_id`` and ``task_id`` are in scope too. A path that
+    resolves to nothing fails the task before any call. The other arguments are Jinja fields.
+
+    :param user_prompt: the user message (Handlebars template). Required.
+    :param system_prompt: an optional system message that sets the model's behaviour (Handlebars).
+    :param model: a model id (``owner/name``); default: the connection's ``default_model``, else
+        ``mistralai/Mistral-7B-Instruct-v0.3``. On an endpoint connection, any name the server accepts.
+    :param hf_conn_id: the ``huggingface`` connection.
+    :param max_tokens: the most tokens to generate.
+    :param temperature: sampling temperature, 0 to 2.
+    :param top_p: nucleus sampling, above 0 and at most 1.
+    :param stop: a string or list of strings that end the generation.
+    :param seed: a seed for reproducible sampling, where the server supports it.
+    :param response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
+    :param stream: stream the reply into the task log line by line; the XCom is the same.
+    :param validate_model: on the router, ask the Hub first whether the model exists, is accessible and
+        can chat (cached per process); ``False`` skips that check.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "hf_conn_id",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "response_format",
+    )
+    template_fields_renderers = {"response_format": "json"}
+    ui_color = "#ffd21e"
+
+    def __init__(
+        self,
+        *,
+        user_prompt: str,
+        system_prompt: str | None = None,
+        model: str | None = None,
+        hf_conn_id: str = HuggingFaceHook.default_conn_name,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
+        stream: bool = False,
+        validate_model: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.user_prompt = user_prompt
+        self.system_prompt = system_prompt
+        self.model = model
+        self.hf_conn_id = hf_conn_id
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop = stop
+        self.seed = seed
+        self.response_format = response_format
+        self.stream = stream
+        self.validate_model = validate_model
+
+    @property
+    def hook(self) -> HuggingFaceHook:
+        return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
+
+    def render_prompts(self, context: Context) -> tuple[str, str | None]:
+        """The user and system prompts with every ``{{path}}`` filled in from the run."""
+        from airflow_provider_huggingface.scope import prompt_scope
+        from airflow_provider_huggingface.templating import render_prompt
+
+        scope = prompt_scope(context, (self.user_prompt, self.system_prompt))
+        user = render_prompt(self.user_prompt, scope, field="user_prompt")
+        system = (
+            render_prompt(self.system_prompt, scope, field="system_prompt") if self.system_prompt else None
+        )
+        return user, system
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        user_prompt, system_prompt = self.render_prompts(context)
+        return self.hook.chat(
+            user_prompt=user_prompt,
+            system_prompt=system_prompt,
+            model=self.model,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,
+            seed=self.seed,
+            response_format=self.response_format,
+            stream=self.stream,
+            validate_model=self.validate_model,
+        )
