@@ -228,9 +228,9 @@ _BY_STATUS: dict[int, tuple[type[HuggingFaceError], str]] = {
 def _compose(guidance: str, *, where: str, server_message: str | None, request_id: str | None) -> str:
     parts = [f"{where}: {guidance}"]
     if server_message:
-        parts.append(f"Server said: {server_message}")
+        parts.append(f"Server said: {server_message.rstrip('. ')}.")
     if request_id:
-        parts.append(f"Request id: {request_id}")
+        parts.append(f"Request id: {request_id}.")
     return " ".join(parts)
 
 

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
 _TESTS = Path(__file__).parent
 
@@ -29,3 +31,11 @@ for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOI
     os.environ.pop(_name, None)
 
 pytest_plugins = ["tests.fakes.plugin", "tests.llama.plugin"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A fresh metadata DB (SQLite) for the session: real task instances, real XCom."""
+    from airflow.utils import db
+
+    db.resetdb()

@@ -140,11 +140,11 @@ class HuggingFaceHook(BaseHook):
             seed=seed,
             response_format=response_format,
         )
-        where = (
-            self.settings.where
-            if self.settings.where != ROUTER
-            else f"{ROUTER} (provider {self.settings.provider})"
-        )
+        if validate_model and model_id is not None and self.settings.base_url is None:
+            from airflow_provider_huggingface.models import check_model
+
+            check_model(model_id, self.settings, self.log)
+        where = self.settings.base_url or f"{ROUTER} (provider {self.settings.provider})"
         self.log.info(
             "Chat request to %s: model %s, %d message(s), %d prompt characters%s",
             where,

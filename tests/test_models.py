@@ -1,0 +1,79 @@
+"""Model validation against the local fake of the Hub (huggingface_hub's own HfApi, redirected)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_huggingface import errors
+from tests.fakes.hf_api import Fault
+from tests.hooks.conftest import TOKEN
+
+pytest_plugins = ["tests.hooks.conftest"]
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.fixture
+def hook(hub_redirect, make_hook):
+    return make_hook(password=TOKEN, extra={"max_retries": 0})
+
+
+def chat(hook, model):
+    return hook.chat(user_prompt="Hi", model=model, validate_model=True)
+
+
+def test_a_live_chat_model_passes_and_is_checked_once(hub_redirect, hook):
+    assert chat(hook, "mistralai/Mistral-7B-Instruct-v0.3")["text"]
+    chat(hook, "mistralai/Mistral-7B-Instruct-v0.3")
+    hub_calls = [r for r in hub_redirect.requests if r.path.startswith("/api/models/")]
+    assert len(hub_calls) == 1
+    assert hub_calls[0].token == TOKEN
+    assert len(hub_redirect.chat_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "cls", "words"),
+    [
+        ("nobody/no-such-model", errors.ModelNotFoundError, "try the default model"),
+        (
+            LLAMA,
+            errors.ModelAccessError,
+            f"Accept the model's license agreement on https://huggingface.co/{LLAMA}",
+        ),
+        ("bigcode/starcoder2-15b", errors.ModelNotSupportedError, "without a chat template"),
+        ("google-bert/bert-base-uncased", errors.ModelNotSupportedError, "fill-mask model"),
+        (
+            "fake-org/errored-chat-model",
+            errors.ModelNotSupportedError,
+            "not served by any live inference provider",
+        ),
+    ],
+)
+def test_unusable_models_fail_before_any_generation_call(hub_redirect, hook, model, cls, words):
+    with pytest.raises(cls, match=words.replace(".", r"\.").replace("?", r"\?")):
+        chat(hook, model)
+    assert hub_redirect.chat_requests == []
+
+
+def test_a_granted_gated_model_passes(hub_redirect, hook):
+    hub_redirect.repo_access = {TOKEN}
+    assert chat(hook, LLAMA)["text"]
+
+
+def test_a_provider_that_does_not_serve_the_model(hub_redirect, make_hook):
+    hook = make_hook(password=TOKEN, extra={"provider": "groq"})
+    with pytest.raises(errors.ModelNotFoundError, match="'groq' does not serve"):
+        chat(hook, "mistralai/Mistral-7B-Instruct-v0.3")
+    assert hub_redirect.chat_requests == []
+
+
+def test_an_unreachable_hub_is_a_warning_not_a_failure(hub_redirect, hook, capsys):
+    hub_redirect.enqueue(Fault.server_error(503).at("/api/models/"))
+    assert chat(hook, "mistralai/Mistral-7B-Instruct-v0.3")["text"]
+    assert "going on without the check" in capsys.readouterr().out
+
+
+def test_validation_is_off_by_default_on_the_hook_and_on_endpoints(hub_redirect, hook, make_hook, fake_hf):
+    hook.chat(user_prompt="Hi", model="nobody/no-such-model")
+    make_hook("hf_endpoint", host=fake_hf.url).chat(user_prompt="Hi", model="local", validate_model=True)
+    assert not [r for r in hub_redirect.requests if r.path.startswith("/api/models/")]
