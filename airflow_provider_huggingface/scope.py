@@ -10,7 +10,7 @@ from airflow_provider_huggingface.templating import referenced_roots
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-_CONTEXT_NAMES = ("ds", "ts", "run_id", "task_id", "dag_id")
+_CONTEXT_NAMES = ("ds", "ts", "run_id")
 
 
 def prompt_scope(context: Context, templates: Iterable[str | None], **extra: Any) -> dict[str, Any]:
@@ -27,13 +27,15 @@ def prompt_scope(context: Context, templates: Iterable[str | None], **extra: Any
         if template:
             roots |= referenced_roots(template)
     scope: dict[str, Any] = {name: _plain(context.get(name)) for name in _CONTEXT_NAMES if context.get(name)}
+    ti = context["ti"]
+    scope["dag_id"] = ti.dag_id
+    scope["task_id"] = ti.task_id
     scope["params"] = dict(context.get("params") or {})
     dag_run = context.get("dag_run")
     scope["conf"] = dict(getattr(dag_run, "conf", None) or {})
     logical_date = context.get("logical_date")
     if logical_date is not None:
         scope["logical_date"] = logical_date.isoformat()
-    ti = context["ti"]
     for task_id in _task_ids(context):
         root = task_id.partition(".")[0]
         if root not in roots or root in scope or root in extra:
@@ -47,7 +49,7 @@ def prompt_scope(context: Context, templates: Iterable[str | None], **extra: Any
 def names_in_scope(context: Context) -> list[str]:
     """Every top-level name a template could use, for error messages."""
     task_roots = {task_id.partition(".")[0] for task_id in _task_ids(context)}
-    return sorted(task_roots | set(_CONTEXT_NAMES) | {"params", "conf", "logical_date"})
+    return sorted(task_roots | set(_CONTEXT_NAMES) | {"dag_id", "task_id", "params", "conf", "logical_date"})
 
 
 def _task_ids(context: Context) -> list[str]:

@@ -3,6 +3,7 @@ here, before anything imports airflow."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,17 @@ os.environ.update(
     {
         "AIRFLOW_HOME": str(_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(_TESTS / "dags"),
+        # Two DAG bundles, so dag.test() can serialize both the test DAGs and the example DAGs.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": name,
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(path)},
+                }
+                for name, path in (("tests", _TESTS / "dags"), ("examples", _TESTS.parent / "example_dags"))
+            ]
+        ),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         # A fixed test key: without one Airflow silently stores passwords in plain text.
@@ -30,7 +42,7 @@ os.environ.update(
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
     os.environ.pop(_name, None)
 
-pytest_plugins = ["tests.fakes.plugin", "tests.llama.plugin"]
+pytest_plugins = ["tests.fakes.plugin", "tests.llama.plugin", "tests.ui.plugin"]
 
 
 @pytest.fixture(scope="session")

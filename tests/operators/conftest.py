@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_huggingface import models
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    """The test DAGs and the example DAGs, parsed as Airflow parses a DAGs folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bags = [DagBag(dag_folder=str(folder)) for folder in (ROOT / "tests" / "dags", ROOT / "example_dags")]
+    for bag in bags:
+        assert not bag.import_errors, bag.import_errors
+    return {dag_id: dag for bag in bags for dag_id, dag in bag.dags.items()}
+
+
+@pytest.fixture
+def use_connection(monkeypatch):
+    """Point a connection id at a server: ``use_connection("hf_fake", host=url, extra={...})``."""
+
+    def use(conn_id: str, **conn: Any) -> None:
+        conn.setdefault("conn_type", "huggingface")
+        extra = conn.setdefault("extra", {})
+        extra.setdefault("backoff", 0.01)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+    models.clear_cache()
+    yield use
+    models.clear_cache()
+
+
+class Run:
+    """A finished DAG run: its state and each task's XCom return_value."""
+
+    def __init__(self, dag_run: Any) -> None:
+        self.state = str(dag_run.state)
+        self.states: dict[str, str] = {}
+        self.xcom: dict[str, Any] = {}
+        for ti in dag_run.get_task_instances():
+            key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+            self.states[key] = str(ti.state)
+            self.xcom[key] = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+
+
+@pytest.fixture
+def run_dag(dagbag):
+    """Run a DAG of tests/dags with ``dag.test()``: a real metadata DB, real XCom."""
+
+    def run(dag_id: str, **kwargs: Any) -> Run:
+        return Run(dagbag[dag_id].test(**kwargs))
+
+    return run
