@@ -20,11 +20,13 @@ module is the project's one renderer for them (DESIGN.md section 3). The rules:
   ``{{^}}``). Truthiness is Python's: ``0``, ``""``, ``[]`` and ``{}`` are false. ``#each``
   iterates dicts and lists; anything else counts as empty. Inside ``#each``/``#with`` names
   refer to the current item; outer names are ``../name`` or ``@root.name``. Comments
-  (``{{! }}``, ``{{!-- --}}``), ``~`` whitespace control and standalone block lines behave as in
-  Handlebars.
+  (``{{! }}``, ``{{!-- --}}``), ``~`` whitespace control and standalone block lines follow
+  pybars3's rules: Handlebars', except that a standalone close tag on the template's last line
+  removes the line break before it instead of the one after it.
 * ``\\{{x}}`` renders a literal ``{{x}}`` (as Handlebars.js does; pybars itself cannot), and
   ``\\\\{{x}}`` a backslash followed by the value.
-* Line endings of the template text are normalized to ``\\n`` (pybars does so; values keep theirs).
+* Line endings of the template text are normalized to ``\\n`` (pybars does so in some places
+  only, so both renderers do it everywhere); values keep theirs.
 * Refused with the line and column of the fault: unclosed or mismatched blocks, unclosed
   tags, a ``}}`` in the text that closes neither a ``{{`` nor two ``{`` of the text (so JSON
   examples in a prompt stay legal), unknown helpers, partials, ``{{else if}}``, block

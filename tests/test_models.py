@@ -6,9 +6,9 @@ import pytest
 
 from airflow_provider_huggingface import errors
 from tests.fakes.hf_api import Fault
-from tests.hooks.conftest import TOKEN
 
-pytest_plugins = ["tests.hooks.conftest"]
+TOKEN = "hf_canarytokenformodeltests01"
+
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 

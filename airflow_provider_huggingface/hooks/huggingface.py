@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -144,15 +145,15 @@ class HuggingFaceHook(BaseHook):
             from airflow_provider_huggingface.models import check_model
 
             check_model(model_id, self.settings, self.log)
-        where = self.settings.base_url or f"{ROUTER} (provider {self.settings.provider})"
-        self.log.info(
-            "Chat request to %s: model %s, %d message(s), %d prompt characters%s",
-            where,
-            model_id or "(the endpoint's own)",
-            len(messages),
-            sum(len(m["content"]) for m in messages),
-            ", streaming" if stream else "",
+        sent = ChatSummary(
+            where=self.settings.base_url or f"{ROUTER} (provider {self.settings.provider})",
+            model=model_id,
+            messages=len(messages),
+            characters=sum(len(m["content"]) for m in messages),
         )
+        if stream:
+            # The reply's lines follow in the log as they arrive, so say first what they answer.
+            self.log.info("Streaming chat: %s", sent)
 
         def call() -> dict[str, Any]:
             if stream:
@@ -167,7 +168,17 @@ class HuggingFaceHook(BaseHook):
             map_error=functools.partial(self.map_error, model=model_id),
             log=self.log,
         )
-        log_result(self.log, result, time.monotonic() - started)
+        # One line per call: a log line costs about as much as a local round trip.
+        usage = result["usage"] or {}
+        self.log.info(
+            "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
+            sent,
+            result["finish_reason"],
+            usage.get("prompt_tokens", "n/a"),
+            usage.get("completion_tokens", "n/a"),
+            len(result["text"]),
+            time.monotonic() - started,
+        )
         return result
 
     def _stream_chat(self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]):
@@ -246,6 +257,20 @@ def usage_dict(usage: Any) -> dict[str, int] | None:
     }
 
 
+@dataclass(frozen=True)
+class ChatSummary:
+    """What a chat call sends, as the task log shows it."""
+
+    where: str
+    model: str | None
+    messages: int
+    characters: int
+
+    def __str__(self) -> str:
+        model = self.model or "(the endpoint's own)"
+        return f"{self.where}, model {model}, {self.messages} message(s), {self.characters} prompt characters"
+
+
 class StreamAccumulator:
     """Collects streamed chunks into the same result a non-streamed call returns."""
 
@@ -298,16 +323,3 @@ class LineLogger:
         if self.buffer:
             self.log.info("| %s", self.buffer)
             self.buffer = ""
-
-
-def log_result(log: Any, result: dict[str, Any], seconds: float) -> None:
-    usage = result.get("usage") or {}
-    log.info(
-        "Chat reply from %s in %.2f s: finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars",
-        result.get("model"),
-        seconds,
-        result.get("finish_reason"),
-        usage.get("prompt_tokens", "n/a"),
-        usage.get("completion_tokens", "n/a"),
-        len(result.get("text") or ""),
-    )

@@ -319,6 +319,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeHF/1.0"
+    # Headers and body go out as separate writes; with Nagle on, the body waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     # ---- plumbing

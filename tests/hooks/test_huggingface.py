@@ -10,7 +10,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_huggingface import errors
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 from tests.fakes.hf_api import Fault
-from tests.hooks.conftest import TOKEN
+
+TOKEN = "hf_canarytokenforhooktests0001"
 
 
 @pytest.fixture

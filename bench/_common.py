@@ -1,0 +1,79 @@
+"""Shared bits of the benchmarks: an isolated Airflow environment, the local fake, timing helpers."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def isolated_airflow_env() -> dict[str, str]:
+    """Environment variables for a throwaway Airflow home; also applied to this process."""
+    home = tempfile.mkdtemp(prefix="bench-airflow-")
+    env = {
+        "AIRFLOW_HOME": home,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HOME": os.path.join(home, "huggingface"),
+    }
+    os.environ.update(env)
+    for name in ("HF_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
+        os.environ.pop(name, None)
+    return dict(os.environ)
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def interleaved(fns: dict[str, Callable[[], object]], n: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Time each function n times, alternating between them so drift hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def process_seconds(code: str, env: dict[str, str], runs: int) -> list[float]:
+    """Wall time of fresh ``python -c code`` processes, as Airflow runs a task in a fresh process."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def report(title: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\n== {title}")
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
