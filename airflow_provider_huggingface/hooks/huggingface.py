@@ -13,12 +13,16 @@ from airflow_provider_huggingface.errors import (
     ConfigurationError,
     HuggingFaceError,
     MalformedResponseError,
+    StructuredOutputError,
     map_error,
 )
-from airflow_provider_huggingface.retry import RetryPolicy, call_with_retries
+from airflow_provider_huggingface.retry import RetryPolicy, async_call_with_retries, call_with_retries
 from airflow_provider_huggingface.settings import ROUTER, ConnectionSettings, check_generation_settings
+from airflow_provider_huggingface.structured import parse_reply, reask, wants_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
 
@@ -41,7 +45,10 @@ class HuggingFaceHook(BaseHook):
     @functools.cached_property
     def settings(self) -> ConnectionSettings:
         """The connection's checked settings, read once."""
-        settings = ConnectionSettings.from_connection(self.get_connection(self.hf_conn_id))
+        return self._checked(ConnectionSettings.from_connection(self.get_connection(self.hf_conn_id)))
+
+    @staticmethod
+    def _checked(settings: ConnectionSettings) -> ConnectionSettings:
         if settings.token:
             from airflow.sdk.log import mask_secret
 
@@ -81,17 +88,25 @@ class HuggingFaceHook(BaseHook):
         """This connection's view of :func:`airflow_provider_huggingface.errors.map_error`."""
         return map_error(error, model=model, where=self.settings.where, secrets=(self.settings.token,))
 
+    async def aget_settings(self) -> ConnectionSettings:
+        """:attr:`settings`, read without blocking an event loop (triggerer, batches)."""
+        if "settings" not in self.__dict__:
+            conn = await self.aget_connection(self.hf_conn_id)
+            self.__dict__["settings"] = self._checked(ConnectionSettings.from_connection(conn))
+        return self.settings
+
     def prepare_chat(
         self,
         *,
         user_prompt: str,
         system_prompt: str | None = None,
         model: str | None = None,
+        stop: str | list[str] | None = None,
         **generation: Any,
-    ) -> tuple[str | None, list[dict[str, str]], dict[str, Any]]:
-        """Check a chat call's arguments and return its model, messages and generation settings.
+    ) -> ChatRequest:
+        """Check a chat call's arguments and build what will be sent. Nothing is sent yet.
 
-        Nothing is sent; every mistake found here is a :class:`ConfigurationError`.
+        Every mistake found here is a :class:`ConfigurationError`.
         """
         if not isinstance(user_prompt, str) or not user_prompt.strip():
             raise ConfigurationError(
@@ -100,13 +115,27 @@ class HuggingFaceHook(BaseHook):
             )
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
-        check_generation_settings(**generation)
-        model_id = self.settings.resolve_model(model)
+        stop = [stop] if isinstance(stop, str) else stop
+        check_generation_settings(stop=stop, **generation)
         messages = []
         if system_prompt and system_prompt.strip():
             messages.append({"role": "system", "content": system_prompt})
         messages.append({"role": "user", "content": user_prompt})
-        return model_id, messages, {k: v for k, v in generation.items() if v is not None}
+        settings = self.settings
+        generation["stop"] = stop
+        return ChatRequest(
+            where=settings.base_url or f"{ROUTER} (provider {settings.provider})",
+            model=settings.resolve_model(model),
+            messages=messages,
+            generation={k: v for k, v in generation.items() if v is not None},
+        )
+
+    def validate_model(self, request: ChatRequest) -> None:
+        """On the router, ask the Hub whether the model can chat (cached per process)."""
+        if request.model is not None and self.settings.base_url is None:
+            from airflow_provider_huggingface.models import check_model
+
+            check_model(request.model, self.settings, self.log)
 
     def chat(
         self,
@@ -128,58 +157,110 @@ class HuggingFaceHook(BaseHook):
         With ``stream=True`` the reply reaches the task log line by line as it is generated;
         the result is the same. Transient failures are retried under the connection's policy.
         With ``validate_model=True`` a router call first asks the Hub whether the model can
-        chat (see :func:`airflow_provider_huggingface.models.check_model`).
+        chat (see :func:`airflow_provider_huggingface.models.check_model`). With a JSON
+        ``response_format`` the result also holds ``"json"``, the parsed reply.
         """
-        model_id, messages, generation = self.prepare_chat(
+        request = self.prepare_chat(
             user_prompt=user_prompt,
             system_prompt=system_prompt,
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
-            stop=[stop] if isinstance(stop, str) else stop,
+            stop=stop,
             seed=seed,
             response_format=response_format,
         )
-        if validate_model and model_id is not None and self.settings.base_url is None:
-            from airflow_provider_huggingface.models import check_model
-
-            check_model(model_id, self.settings, self.log)
-        sent = ChatSummary(
-            where=self.settings.base_url or f"{ROUTER} (provider {self.settings.provider})",
-            model=model_id,
-            messages=len(messages),
-            characters=sum(len(m["content"]) for m in messages),
-        )
+        if validate_model:
+            self.validate_model(request)
         if stream:
             # The reply's lines follow in the log as they arrive, so say first what they answer.
-            self.log.info("Streaming chat: %s", sent)
+            self.log.info("Streaming chat: %s", request)
+        started = time.monotonic()
+        result = self._send(request.messages, request, stream)
+        if wants_json(response_format):
+            try:
+                result["json"] = parse_reply(result["text"], response_format)
+            except StructuredOutputError as error:
+                self.log.warning("Asking once more for JSON that fits: %s", error)
+                result = self._send(reask(request.messages, result["text"], error), request, stream)
+                result["json"] = parse_reply(result["text"], response_format)
+        self.report(request, result, time.monotonic() - started)
+        return result
 
+    def _send(self, messages: list[dict[str, str]], request: ChatRequest, stream: bool) -> dict[str, Any]:
         def call() -> dict[str, Any]:
             if stream:
-                return self._stream_chat(messages, model_id, generation)
-            output = self.client.chat_completion(messages, model=model_id, **generation)
-            return completion_result(output, model_id)
+                return self._stream_chat(messages, request.model, request.generation)
+            output = self.client.chat_completion(messages, model=request.model, **request.generation)
+            return completion_result(output, request.model)
 
-        started = time.monotonic()
-        result = call_with_retries(
+        return call_with_retries(
             call,
             policy=self.retry_policy,
-            map_error=functools.partial(self.map_error, model=model_id),
+            map_error=functools.partial(self.map_error, model=request.model),
             log=self.log,
         )
-        # One line per call: a log line costs about as much as a local round trip.
+
+    async def achat(
+        self,
+        request: ChatRequest,
+        *,
+        client: AsyncInferenceClient | None = None,
+        on_retry: Callable[[HuggingFaceError], None] | None = None,
+        report: bool = True,
+    ) -> dict[str, Any]:
+        """The asynchronous twin of :meth:`chat`, for a request built by :meth:`prepare_chat`.
+
+        Call :meth:`aget_settings` first when running inside an event loop.
+
+        :param client: an open client to share between calls (a batch); else one is opened and closed.
+        :param on_retry: told of each failure that will be retried (a batch adapts its concurrency).
+        :param report: log the call and count its tokens.
+        """
+        if client is None:
+            async with self.get_async_client() as own:
+                return await self.achat(request, client=own, on_retry=on_retry, report=report)
+        started = time.monotonic()
+        response_format = request.generation.get("response_format")
+
+        async def send(messages: list[dict[str, str]]) -> dict[str, Any]:
+            async def call() -> dict[str, Any]:
+                output = await client.chat_completion(messages, model=request.model, **request.generation)
+                return completion_result(output, request.model)
+
+            return await async_call_with_retries(
+                call,
+                policy=self.retry_policy,
+                map_error=functools.partial(self.map_error, model=request.model),
+                log=self.log,
+                on_retry=on_retry,
+            )
+
+        result = await send(request.messages)
+        if wants_json(response_format):
+            try:
+                result["json"] = parse_reply(result["text"], response_format)
+            except StructuredOutputError as error:
+                result = await send(reask(request.messages, result["text"], error))
+                result["json"] = parse_reply(result["text"], response_format)
+        if report:
+            self.report(request, result, time.monotonic() - started)
+        return result
+
+    def report(self, request: ChatRequest, result: dict[str, Any], seconds: float) -> None:
+        """One log line per call (a log line costs about a local round trip) and token metrics."""
         usage = result["usage"] or {}
         self.log.info(
             "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
-            sent,
+            request,
             result["finish_reason"],
             usage.get("prompt_tokens", "n/a"),
             usage.get("completion_tokens", "n/a"),
             len(result["text"]),
-            time.monotonic() - started,
+            seconds,
         )
-        return result
+        count_tokens(result["model"], usage)
 
     def _stream_chat(self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]):
         lines = LineLogger(self.log)
@@ -258,17 +339,30 @@ def usage_dict(usage: Any) -> dict[str, int] | None:
 
 
 @dataclass(frozen=True)
-class ChatSummary:
-    """What a chat call sends, as the task log shows it."""
+class ChatRequest:
+    """A checked chat call, ready to send: where, which model, the messages and the settings."""
 
     where: str
     model: str | None
-    messages: int
-    characters: int
+    messages: list[dict[str, str]]
+    generation: dict[str, Any]
 
     def __str__(self) -> str:
         model = self.model or "(the endpoint's own)"
-        return f"{self.where}, model {model}, {self.messages} message(s), {self.characters} prompt characters"
+        size = sum(len(m["content"]) for m in self.messages)
+        return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
+
+
+def count_tokens(model: str | None, usage: dict[str, int]) -> None:
+    """Add a call's token usage to Airflow's metrics, per model."""
+    if not usage:
+        return
+    from airflow.providers.common.compat.sdk import Stats
+
+    tags = {"model": model or "unknown"}
+    for kind in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        Stats.incr(f"huggingface.{kind}", count=usage.get(kind, 0), tags=tags)
+    Stats.incr("huggingface.calls", tags=tags)
 
 
 class StreamAccumulator:

@@ -1,0 +1,70 @@
+"""Structured output: parse a reply as JSON and check it against the requested schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from airflow_provider_huggingface.errors import StructuredOutputError
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
+_NOT_JSON = object()
+
+
+def wants_json(response_format: dict[str, Any] | None) -> bool:
+    return bool(response_format) and response_format.get("type") in ("json_object", "json_schema", "json")
+
+
+def schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of an OpenAI-style (``json_schema.schema``) or TGI-style (``value``) format."""
+    spec = response_format.get("json_schema")
+    if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
+        return spec["schema"]
+    value = response_format.get("value")
+    return value if isinstance(value, dict) else None
+
+
+def parse_reply(text: str, response_format: dict[str, Any]) -> Any:
+    """The reply as a JSON value that fits the schema, or a :class:`StructuredOutputError` saying why not."""
+    match = _FENCE.match(text)
+    body = match.group("body") if match else text
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        excerpt = body.strip()[:120]
+        raise StructuredOutputError(
+            f"The model's reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"{excerpt!r}. Raise max_tokens if the reply was cut off (finish_reason 'length'), or use a "
+            "model that supports structured output."
+        ) from None
+    schema = schema_of(response_format)
+    if schema is not None:
+        _validate(value, schema)
+    return value
+
+
+def _validate(value: Any, schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in errors[0].absolute_path)
+        raise StructuredOutputError(
+            f"The model's JSON does not fit the schema: at ${where}: {errors[0].message}"
+            + (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else "")
+            + ". Describe the expected fields in the prompt, or use a model that supports structured output."
+        )
+
+
+def reask(messages: list[dict[str, str]], reply: str, error: StructuredOutputError) -> list[dict[str, str]]:
+    """The conversation that asks the model, once, to correct a reply that did not fit."""
+    return [
+        *messages,
+        {"role": "assistant", "content": reply},
+        {
+            "role": "user",
+            "content": f"That reply cannot be used: {error}\nAnswer again with only the JSON, nothing else.",
+        },
+    ]
