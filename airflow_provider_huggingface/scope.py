@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.templating import referenced_roots
+from airflow_provider_huggingface.templating import LazyScope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -13,59 +14,53 @@ if TYPE_CHECKING:
 _CONTEXT_NAMES = ("ds", "ts", "run_id")
 
 
-def prompt_scope(context: Context, templates: Iterable[str | None], **extra: Any) -> dict[str, Any]:
-    """The names a set of templates may use, pulling only the XComs they reference.
+def prompt_scope(context: Context, **extra: Any) -> LazyScope:
+    """The names a prompt template may use. An XCom is pulled only when a template touches it.
 
-    A task inside a TaskGroup, ``group.task``, nests as ``{"group": {"task": value}}``.
+    Every other task of the DAG is in scope by task id, resolving to its ``return_value``; a
+    task inside a TaskGroup, ``group.task``, nests as ``{"group": {"task": value}}``.
 
     :param context: the running task's Airflow context.
-    :param templates: the prompt templates about to be rendered.
     :param extra: more names, e.g. the batch operator's ``item``; they win over task ids.
     """
-    roots: set[str] = set()
-    for template in templates:
-        if template:
-            roots |= referenced_roots(template)
-    scope: dict[str, Any] = {name: _plain(context.get(name)) for name in _CONTEXT_NAMES if context.get(name)}
     ti = context["ti"]
-    scope["dag_id"] = ti.dag_id
-    scope["task_id"] = ti.task_id
-    scope["params"] = dict(context.get("params") or {})
-    dag_run = context.get("dag_run")
-    scope["conf"] = dict(getattr(dag_run, "conf", None) or {})
+    values: dict[str, Any] = {name: context[name] for name in _CONTEXT_NAMES if context.get(name)}
+    values["dag_id"] = ti.dag_id
+    values["task_id"] = ti.task_id
+    values["params"] = dict(context.get("params") or {})
+    values["conf"] = dict(getattr(context.get("dag_run"), "conf", None) or {})
     logical_date = context.get("logical_date")
     if logical_date is not None:
-        scope["logical_date"] = logical_date.isoformat()
-    for task_id in _task_ids(context):
-        root = task_id.partition(".")[0]
-        if root not in roots or root in scope or root in extra:
-            continue
-        value = _plain(ti.xcom_pull(task_ids=task_id))
-        _nest(scope, task_id.split("."), value)
-    scope.update(extra)
-    return scope
+        values["logical_date"] = logical_date.isoformat()
+    values.update(extra)
+    loaders = {
+        root: functools.partial(_pull, ti, root, task_ids)
+        for root, task_ids in _tasks_by_root(context).items()
+        if root not in values
+    }
+    return LazyScope(values, loaders)
 
 
-def names_in_scope(context: Context) -> list[str]:
-    """Every top-level name a template could use, for error messages."""
-    task_roots = {task_id.partition(".")[0] for task_id in _task_ids(context)}
-    return sorted(task_roots | set(_CONTEXT_NAMES) | {"dag_id", "task_id", "params", "conf", "logical_date"})
-
-
-def _task_ids(context: Context) -> list[str]:
-    dag = context.get("dag")
+def _tasks_by_root(context: Context) -> dict[str, list[str]]:
     own = context["ti"].task_id
-    return [task_id for task_id in getattr(dag, "task_ids", ()) if task_id != own]
+    roots: dict[str, list[str]] = {}
+    for task_id in getattr(context.get("dag"), "task_ids", ()):
+        if task_id != own:
+            roots.setdefault(task_id.partition(".")[0], []).append(task_id)
+    return roots
 
 
-def _nest(scope: dict[str, Any], path: list[str], value: Any) -> None:
-    node = scope
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[path[-1]] = value
+def _pull(ti: Any, root: str, task_ids: list[str]) -> Any:
+    if task_ids == [root]:
+        return _plain(ti.xcom_pull(task_ids=root))
+    group: dict[str, Any] = {}
+    for task_id in task_ids:
+        node = group
+        *parents, leaf = task_id.split(".")[1:]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _plain(ti.xcom_pull(task_ids=task_id))
+    return group
 
 
 def _plain(value: Any) -> Any:

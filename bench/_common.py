@@ -72,6 +72,15 @@ def process_seconds(code: str, env: dict[str, str], runs: int) -> list[float]:
     return samples
 
 
+def silence_log(obj: object) -> None:
+    """Give an Airflow hook or operator a logger that drops everything, to show what logging costs."""
+    import logging
+
+    null = logging.getLogger("bench.silenced")
+    null.disabled = True
+    obj._log = null  # type: ignore[attr-defined]
+
+
 def report(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     width = max(len(label) for label, _ in rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from _common import interleaved, isolated_airflow_env, median_ms, process_seconds, report
+from _common import interleaved, isolated_airflow_env, median_ms, process_seconds, report, silence_log
 
 CALLS = 200
 TOKEN = "hf_benchmarktoken000000001"
@@ -28,20 +28,25 @@ def chat_overhead() -> list[tuple[str, str]]:
             {"conn_type": "huggingface", "host": fake.url, "password": TOKEN}
         )
         hook = HuggingFaceHook(hf_conn_id="hf_bench")
+        quiet = HuggingFaceHook(hf_conn_id="hf_bench")
+        silence_log(quiet)
         raw = InferenceClient(base_url=fake.url, token=TOKEN, timeout=120)
         messages = [{"role": "user", "content": "Say hello"}]
         samples = interleaved(
             {
                 "raw": lambda: raw.chat_completion(messages, max_tokens=16),
                 "hook": lambda: hook.chat(user_prompt="Say hello", max_tokens=16),
+                "quiet": lambda: quiet.chat(user_prompt="Say hello", max_tokens=16),
             },
             CALLS,
         )
-    raw_ms, hook_ms = median_ms(samples["raw"]), median_ms(samples["hook"])
+    raw_ms, hook_ms, quiet_ms = (median_ms(samples[k]) for k in ("raw", "hook", "quiet"))
     return [
         (f"raw InferenceClient.chat_completion, median of {CALLS}", f"{raw_ms:.3f} ms"),
         (f"HuggingFaceHook.chat, median of {CALLS}", f"{hook_ms:.3f} ms"),
         ("ratio hook / raw (goal <= 1.05)", f"{hook_ms / raw_ms:.3f}x"),
+        ("same hook with its one log line per call silenced", f"{quiet_ms:.3f} ms"),
+        ("ratio silenced hook / raw", f"{quiet_ms / raw_ms:.3f}x"),
     ]
 
 

@@ -354,15 +354,14 @@ class ChatRequest:
 
 
 def count_tokens(model: str | None, usage: dict[str, int]) -> None:
-    """Add a call's token usage to Airflow's metrics, per model."""
+    """Add a call's token usage to Airflow's metrics, per model (the total is their sum)."""
     if not usage:
         return
     from airflow.providers.common.compat.sdk import Stats
 
     tags = {"model": model or "unknown"}
-    for kind in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        Stats.incr(f"huggingface.{kind}", count=usage.get(kind, 0), tags=tags)
-    Stats.incr("huggingface.calls", tags=tags)
+    Stats.incr("huggingface.prompt_tokens", count=usage["prompt_tokens"], tags=tags)
+    Stats.incr("huggingface.completion_tokens", count=usage["completion_tokens"], tags=tags)
 
 
 class StreamAccumulator:
