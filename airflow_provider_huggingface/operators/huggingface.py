@@ -91,7 +91,7 @@ class HuggingFaceChatOperator(BaseOperator):
         from airflow_provider_huggingface.scope import prompt_scope
         from airflow_provider_huggingface.templating import render_prompt
 
-        scope = prompt_scope(context, (self.user_prompt, self.system_prompt))
+        scope = prompt_scope(context)
         user = render_prompt(self.user_prompt, scope, field="user_prompt")
         system = (
             render_prompt(self.system_prompt, scope, field="system_prompt") if self.system_prompt else None
