@@ -42,7 +42,9 @@ test: install llama chromium
 test-fast: install
 	$(BIN)/python -m pytest -m "not llama and not browser" $(PYTEST_ARGS)
 
+# The llama.cpp build is needed only when the demo does not use the Hugging Face router.
 demo: install
+	@if [ -z "$$HF_TOKEN" ]; then $(MAKE) --no-print-directory llama; fi
 	$(BIN)/python -m dev.demo
 
 bench: install llama
