@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_huggingface.chat import (
+    ChatRequest,
+    LineLogger,
+    StreamAccumulator,
+    completion_result,
+    count_tokens,
+)
 from airflow_provider_huggingface.errors import (
     ConfigurationError,
     HuggingFaceError,
-    MalformedResponseError,
     StructuredOutputError,
     map_error,
 )
 from airflow_provider_huggingface.retry import RetryPolicy, async_call_with_retries, call_with_retries
 from airflow_provider_huggingface.settings import ROUTER, ConnectionSettings, check_generation_settings
 from airflow_provider_huggingface.structured import parse_reply, reask, wants_json
+
+__all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -309,110 +316,3 @@ class HuggingFaceHook(BaseHook):
             models = []
         served = f"; it serves {', '.join(map(str, models[:5]))}" if models else ""
         return f"The endpoint {settings.base_url} answered{served}."
-
-
-def completion_result(output: Any, model: str | None) -> dict[str, Any]:
-    """The plain-JSON result of a non-streamed completion."""
-    choices = getattr(output, "choices", None)
-    if not choices:
-        raise MalformedResponseError(
-            "The server answered with no choices, so there is no text to return. Check that the endpoint "
-            "is a chat server and that the prompt was not blocked by a content filter."
-        )
-    choice = choices[0]
-    return {
-        "text": choice.message.content or "",
-        "model": model or getattr(output, "model", None),
-        "finish_reason": choice.finish_reason,
-        "usage": usage_dict(getattr(output, "usage", None)),
-    }
-
-
-def usage_dict(usage: Any) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return {
-        "prompt_tokens": int(usage.prompt_tokens or 0),
-        "completion_tokens": int(usage.completion_tokens or 0),
-        "total_tokens": int(usage.total_tokens or 0),
-    }
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    """A checked chat call, ready to send: where, which model, the messages and the settings."""
-
-    where: str
-    model: str | None
-    messages: list[dict[str, str]]
-    generation: dict[str, Any]
-
-    def __str__(self) -> str:
-        model = self.model or "(the endpoint's own)"
-        size = sum(len(m["content"]) for m in self.messages)
-        return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
-
-
-def count_tokens(model: str | None, usage: dict[str, int]) -> None:
-    """Add a call's token usage to Airflow's metrics, per model (the total is their sum)."""
-    if not usage:
-        return
-    from airflow.providers.common.compat.sdk import Stats
-
-    tags = {"model": model or "unknown"}
-    Stats.incr("huggingface.prompt_tokens", count=usage["prompt_tokens"], tags=tags)
-    Stats.incr("huggingface.completion_tokens", count=usage["completion_tokens"], tags=tags)
-
-
-class StreamAccumulator:
-    """Collects streamed chunks into the same result a non-streamed call returns."""
-
-    def __init__(self, model: str | None) -> None:
-        self.model = model
-        self.parts: list[str] = []
-        self.finish_reason: str | None = None
-        self.usage: dict[str, int] | None = None
-
-    def add(self, chunk: Any) -> str:
-        """Take one chunk; return the text it adds."""
-        if self.model is None:
-            self.model = getattr(chunk, "model", None)
-        if getattr(chunk, "usage", None) is not None:
-            self.usage = usage_dict(chunk.usage)
-        text = ""
-        for choice in chunk.choices or ():
-            text += (choice.delta.content if choice.delta else None) or ""
-            self.finish_reason = choice.finish_reason or self.finish_reason
-        self.parts.append(text)
-        return text
-
-    def result(self) -> dict[str, Any]:
-        if self.finish_reason is None:
-            raise MalformedResponseError(
-                "The stream ended before the server said it was finished; the reply may be incomplete."
-            )
-        return {
-            "text": "".join(self.parts),
-            "model": self.model,
-            "finish_reason": self.finish_reason,
-            "usage": self.usage,
-        }
-
-
-class LineLogger:
-    """Writes streamed text to a log a whole line at a time, as it arrives."""
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-        self.buffer = ""
-
-    def feed(self, text: str) -> None:
-        self.buffer += text
-        *lines, self.buffer = self.buffer.split("\n")
-        for line in lines:
-            self.log.info("| %s", line)
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.log.info("| %s", self.buffer)
-            self.buffer = ""
