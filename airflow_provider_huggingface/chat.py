@@ -20,10 +20,17 @@ def completion_result(output: Any, model: str | None) -> dict[str, Any]:
     choice = choices[0]
     return {
         "text": choice.message.content or "",
-        "model": model or getattr(output, "model", None),
+        "model": model or served_model(output),
         "finish_reason": choice.finish_reason,
         "usage": usage_dict(getattr(output, "usage", None)),
     }
+
+
+def served_model(output: Any) -> str | None:
+    """The model a server says it used. huggingface_hub sends the placeholder "dummy" to an
+    endpoint when no model is named, and some servers (llama.cpp) echo it back: that names nothing."""
+    model = getattr(output, "model", None)
+    return None if model in (None, "", "dummy") else model
 
 
 def usage_dict(usage: Any) -> dict[str, int] | None:
@@ -74,7 +81,7 @@ class StreamAccumulator:
     def add(self, chunk: Any) -> str:
         """Take one chunk; return the text it adds."""
         if self.model is None:
-            self.model = getattr(chunk, "model", None)
+            self.model = served_model(chunk)
         if getattr(chunk, "usage", None) is not None:
             self.usage = usage_dict(chunk.usage)
         text = ""
