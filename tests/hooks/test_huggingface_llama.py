@@ -25,7 +25,7 @@ def test_chat(llama_hook):
     assert result["finish_reason"] == "length"
     assert result["usage"]["completion_tokens"] == 8
     assert result["usage"]["prompt_tokens"] > 5
-    assert result["model"]
+    assert result["model"] is None  # llama.cpp echoes the "dummy" placeholder: no name to report
     assert 1 <= len(words_of(result["text"])) <= 8
     assert set(words_of(result["text"])) <= set(WORDS)
 
