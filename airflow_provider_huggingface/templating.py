@@ -44,26 +44,27 @@ serialized by a lock because pybars' compiler shares one code builder between in
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 from collections.abc import Mapping
-from functools import lru_cache
 from itertools import islice
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface.errors import PromptTemplateError
+from airflow_provider_huggingface.template_syntax import (
+    CACHE_SIZE,
+    Node,
+    TemplateProblem,
+    parse,
+    root_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["LazyScope", "referenced_roots", "render_prompt"]
 
-_BLOCK_HELPERS = ("if", "unless", "each", "with")
-_CONTEXT_BLOCKS = ("each", "with")  # their body sees the item, not the outer context, as `this`
-_DATA_VARS = ("index", "key", "first", "last")
 _MAX_NAMES = 25  # names listed in an error message
-_CACHE_SIZE = 256
 _ABSENT = object()
 
 
@@ -76,11 +77,11 @@ def render_prompt(template: str, scope: Mapping[str, Any], *, field: str = "user
     if not isinstance(template, str):
         raise PromptTemplateError(f"{field}: expected a template string, got {type(template).__name__}")
     try:
-        parsed = _parse(template)
+        parsed = parse(template)
         if parsed.simple:
             return _render_simple(parsed.nodes, scope)
         return _render_blocks(template, parsed.nodes, scope)
-    except _Problem as problem:
+    except TemplateProblem as problem:
         raise PromptTemplateError(f"{field}: {problem}") from None
 
 
@@ -93,10 +94,10 @@ def referenced_roots(template: str, *, field: str = "user_prompt") -> frozenset[
     :raises PromptTemplateError: the template is malformed.
     """
     try:
-        nodes = _parse(template).nodes
-    except _Problem as problem:
+        nodes = parse(template).nodes
+    except TemplateProblem as problem:
         raise PromptTemplateError(f"{field}: {problem}") from None
-    return frozenset(name for node in nodes if (name := _root_name(node)) is not None)
+    return frozenset(name for node in nodes if (name := root_name(node)) is not None)
 
 
 class LazyScope(Mapping[str, Any]):
@@ -139,273 +140,6 @@ class LazyScope(Mapping[str, Any]):
 
 
 # ---------------------------------------------------------------------------------------------
-# Parsing: one pass over the source gives the nodes both renderers share.
-
-
-class _Problem(Exception):
-    """A template fault; render_prompt prefixes the field name."""
-
-
-class _Path(NamedTuple):
-    text: str  # as written, for messages
-    up: int = 0  # leading ../
-    root: bool = False  # @root.
-    data: str = ""  # index, key, first or last for @index ...
-    segments: tuple[str, ...] = ()
-
-
-class _Node(NamedTuple):
-    kind: str  # text, literal (from \{{), value, json, open, else, close, comment
-    text: str  # the text, or the tag as written
-    path: _Path | None = None
-    name: str = ""  # the block helper of open and close
-    trim: tuple[bool, bool] = (False, False)  # ~ after {{ and before }}
-    depth: int = 0  # #each/#with bodies around the place the path is evaluated
-    within: str = ""  # the innermost #each/#with tag around it, for messages
-
-
-class _Parsed(NamedTuple):
-    nodes: tuple[_Node, ...]
-    simple: bool  # text and value tags only: rendered without pybars
-
-
-_TAG_START = re.compile(r"(\\{0,2})\{\{")
-_TAG_END = re.compile(r"(~?)\}\}")
-_TRIPLE_END = re.compile(r"\}(~?)\}\}")
-_COMMENT_END = re.compile(r"--(~?)\}\}")
-_BRACES = re.compile(r"\}\}|[{}]")
-_CRLF = re.compile(r"\r+\n")
-_WORD = re.compile(r"(?:\[[^\]]*\]|[^\s\[])+")  # a path may hold [a key with spaces]
-# A segment: [anything] or a Handlebars identifier (its lexer's ID character class).
-_SEGMENT = re.compile(r"\[([^\]]+)\]|([^\s!\"#%-,./;->@\[-^`{-~]+)")
-_SIMPLE_KINDS = ("text", "literal", "value", "json")
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _parse(template: str) -> _Parsed:
-    return _Parser(template).parse()
-
-
-class _OpenBlock:
-    __slots__ = ("in_else", "node", "pos")
-
-    def __init__(self, node: _Node, pos: int) -> None:
-        self.node, self.pos, self.in_else = node, pos, False
-
-
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.src = source
-        self.nodes: list[_Node] = []
-        self.blocks: list[_OpenBlock] = []  # the blocks open at this point, innermost last
-        self.braces = 0  # unclosed { of the text: a }} closing two of them is JSON, not a tag end
-
-    def parse(self) -> _Parsed:
-        pos = 0
-        while (match := _TAG_START.search(self.src, pos)) is not None:
-            self._text(pos, match.start())
-            start = match.end() - 2
-            if len(match.group(1)) == 1:
-                pos = self._escaped(start)
-                continue
-            if match.group(1):
-                self.nodes.append(_Node("text", "\\"))  # \\{{x}}: a backslash, then the tag
-            pos = self._tag(start)
-        self._text(pos, len(self.src))
-        if self.blocks:
-            node = self.blocks[-1].node
-            self._fail(
-                self.blocks[-1].pos,
-                f"{node.text} is never closed; add {{{{/{node.name}}}}} after its content",
-            )
-        simple = all(node.kind in _SIMPLE_KINDS and node.trim == (False, False) for node in self.nodes)
-        return _Parsed(tuple(self.nodes), simple)
-
-    def _where(self, pos: int) -> str:
-        line = self.src.count("\n", 0, pos) + 1
-        column = pos - self.src.rfind("\n", 0, pos)
-        return f"line {line}, column {column}"
-
-    def _fail(self, pos: int, problem: str) -> NoReturn:
-        raise _Problem(f"{self._where(pos)}: {problem}")
-
-    def _text(self, start: int, end: int) -> None:
-        if start == end:
-            return
-        for brace in _BRACES.finditer(self.src, start, end):
-            if brace.group() == "{":
-                self.braces += 1
-            elif brace.group() == "}":
-                self.braces = max(0, self.braces - 1)
-            elif self.braces >= 2:
-                self.braces -= 2
-            else:
-                self._fail(
-                    brace.start(), "stray }} with no {{ before it; add the missing {{ or remove the }}"
-                )
-        # pybars turns \r\n into \n at the start of a text run only; normalizing every line
-        # ending here keeps both renderers equal and the output predictable.
-        self.nodes.append(_Node("text", _CRLF.sub("\n", self.src[start:end])))
-
-    def _escaped(self, start: int) -> int:
-        end = self.src.find("}}", start + 2)
-        end = len(self.src) if end < 0 else end + 2
-        self.nodes.append(_Node("literal", self.src[start:end]))
-        return end
-
-    def _tag(self, start: int) -> int:
-        inner = start + 2
-        ltrim = self.src.startswith("~", inner)
-        inner += ltrim
-        triple = self.src.startswith("{", inner)
-        comment = self.src.startswith("!", inner)
-        closer = _COMMENT_END if self.src.startswith("!--", inner) else _TAG_END
-        end = (_TRIPLE_END if triple else closer).search(self.src, inner + triple)
-        body = self.src[inner + triple : end.start()] if end else ""
-        if end is None or (not comment and "{{" in body):
-            opening = self.src[start : start + 20].split("\n")[0]
-            self._fail(start, f"the tag {opening!r} is never closed; add {'}}}' if triple else '}}'}")
-        tag = self.src[start : end.end()]
-        trim = (ltrim, bool(end.group(1)))
-        if comment:
-            self.nodes.append(_Node("comment", tag, trim=trim))
-        elif triple:
-            self._value(tag, body.strip(), trim, start)
-        else:
-            self._classify(tag, body.strip(), trim, start)
-        return end.end()
-
-    def _classify(self, tag: str, body: str, trim: tuple[bool, bool], pos: int) -> None:
-        first = body[:1]
-        if first == "&":
-            self._value(tag, body[1:].strip(), trim, pos)
-        elif first == "#":
-            self._open(tag, body[1:], trim, pos)
-        elif first == "/":
-            self._close(tag, body[1:].strip(), trim, pos)
-        elif body in ("else", "^"):
-            self._else(tag, trim, pos)
-        elif body.startswith("else "):
-            self._fail(pos, f"{tag} is not supported; nest an {{{{#if}}}} inside {{{{else}}}} instead")
-        elif first == "^":
-            self._fail(pos, f"inverted sections ({tag}) are not supported; use {{{{#unless ...}}}}")
-        elif first == ">":
-            self._fail(pos, f"partials ({tag}) are not supported; write the text into the prompt")
-        else:
-            self._value(tag, body, trim, pos)
-
-    def _value(self, tag: str, body: str, trim: tuple[bool, bool], pos: int) -> None:
-        words = _WORD.findall(body)
-        if len(words) == 1 and words[0] != "json":
-            kind = "value"
-        elif words[:1] == ["json"]:
-            kind = "json"
-            if len(words) != 2:
-                self._fail(pos, f"{tag}: json takes one value, e.g. {{{{json summarize}}}}")
-        elif not words:
-            self._fail(pos, f"{tag} is empty; put a name inside, e.g. {{{{summarize.text}}}}")
-        elif words[0] in _BLOCK_HELPERS:
-            self._fail(
-                pos, f"{tag}: {words[0]} is a block; write {{{{#{words[0]} ...}}}}...{{{{/{words[0]}}}}}"
-            )
-        else:
-            self._fail(
-                pos, f"{tag}: unknown helper {words[0]!r}; the helpers are json, #if, #unless, #each, #with"
-            )
-        self._add(kind, tag, words[-1], trim, pos)
-
-    def _open(self, tag: str, body: str, trim: tuple[bool, bool], pos: int) -> None:
-        words = _WORD.findall(body)
-        name = words[0] if words else ""
-        if name not in _BLOCK_HELPERS:
-            self._fail(
-                pos, f"{tag}: unknown block helper {name!r}; the blocks are #if, #unless, #each, #with"
-            )
-        if "as" in words:
-            self._fail(pos, f"{tag}: block parameters are not supported; use {{{{this}}}} and {{{{@index}}}}")
-        if len(words) != 2:
-            self._fail(pos, f"{tag}: #{name} takes one value, e.g. {{{{#{name} summarize.text}}}}")
-        node = self._add("open", tag, words[1], trim, pos, name=name)
-        self.blocks.append(_OpenBlock(node, pos))
-
-    def _else(self, tag: str, trim: tuple[bool, bool], pos: int) -> None:
-        if not self.blocks:
-            self._fail(pos, f"{tag} is outside any block; remove it or put it inside {{{{#if ...}}}}")
-        if self.blocks[-1].in_else:
-            self._fail(pos, f"second {tag} in {self.blocks[-1].node.text}; a block has at most one")
-        self.blocks[-1].in_else = True
-        self.nodes.append(_Node("else", tag, trim=trim))
-
-    def _close(self, tag: str, name: str, trim: tuple[bool, bool], pos: int) -> None:
-        if not self.blocks:
-            self._fail(pos, f"{tag} closes no block; remove it or open the block before it")
-        node = self.blocks[-1].node
-        if name != node.name:
-            self._fail(
-                pos,
-                f"{tag} does not match {node.text} opened at {self._where(self.blocks[-1].pos)}; "
-                f"close that one first with {{{{/{node.name}}}}}",
-            )
-        self.blocks.pop()
-        self.nodes.append(_Node("close", tag, name=name, trim=trim))
-
-    def _add(
-        self, kind: str, tag: str, word: str, trim: tuple[bool, bool], pos: int, name: str = ""
-    ) -> _Node:
-        # Only the main branch of #each/#with changes `this`: its {{else}} runs in the outer context.
-        item_blocks = [b.node for b in self.blocks if b.node.name in _CONTEXT_BLOCKS and not b.in_else]
-        path = self._path(word, tag, pos)
-        if path.up > len(item_blocks):
-            self._fail(
-                pos,
-                f"{tag} climbs above the scope: it is inside {len(item_blocks)} #each/#with block(s) "
-                f"but goes up {path.up}; remove a ../",
-            )
-        if path.data and not any(n.name == "each" for n in item_blocks):
-            self._fail(pos, f"{tag}: @{path.data} exists only inside {{{{#each}}}}")
-        within = item_blocks[-1].text if item_blocks else ""
-        node = _Node(kind, tag, path, name, trim, len(item_blocks), within)
-        self.nodes.append(node)
-        return node
-
-    def _path(self, word: str, tag: str, pos: int) -> _Path:
-        text, up = word, 0
-        while word.startswith("../"):
-            word, up = word[3:], up + 1
-        if word in ("this", "."):
-            return _Path(text, up)
-        word = word.removeprefix("this.").removeprefix("this/").removeprefix("./")
-        root = word == "@root" or word.startswith(("@root.", "@root/"))
-        if root:
-            word = word[6:]
-        elif word.startswith("@"):
-            if word[1:] not in _DATA_VARS or up:
-                self._fail(pos, f"{tag}: unknown data variable; use @index, @key, @first, @last or @root")
-            return _Path(text, data=word[1:])
-        return _Path(text, up, root, segments=self._segments(word, tag, pos))
-
-    def _segments(self, word: str, tag: str, pos: int) -> tuple[str, ...]:
-        segments, at = [], 0
-        while at < len(word):
-            match = _SEGMENT.match(word, at)
-            end = match.end() if match else at
-            if match is None or (end < len(word) and (word[end] not in "./" or end + 1 == len(word))):
-                self._fail(
-                    pos, f"{tag}: {word!r} is not a path; write names joined by dots, e.g. summarize.text"
-                )
-            segments.append(match.group(1) or match.group(2))
-            at = end + 1
-        return tuple(segments)
-
-
-def _root_name(node: _Node) -> str | None:
-    path = node.path
-    if path is None or path.data or not path.segments:
-        return None
-    return path.segments[0] if path.root or path.up == node.depth else None
-
-
-# ---------------------------------------------------------------------------------------------
 # Values: lookup and formatting, shared by both renderers.
 
 
@@ -419,7 +153,7 @@ class _Frame:
         self.parent = self.index = self.key = self.first = self.last = None
 
 
-def _resolve(frame: Any, node: _Node, *, strict: bool) -> Any:
+def _resolve(frame: Any, node: Node, *, strict: bool) -> Any:
     path = node.path
     assert path is not None
     for _ in range(path.up):
@@ -431,7 +165,7 @@ def _resolve(frame: Any, node: _Node, *, strict: bool) -> Any:
         found, child = _child(value, segment)
         if not found:
             if strict:
-                raise _Problem(_missing(node, number, value, frame.root))
+                raise TemplateProblem(_missing(node, number, value, frame.root))
             return None
         value = child
     return value
@@ -484,7 +218,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _emit(node: _Node, frame: Any) -> str:
+def _emit(node: Node, frame: Any) -> str:
     if node.kind == "literal":
         return node.text
     value = _resolve(frame, node, strict=True)
@@ -493,12 +227,12 @@ def _emit(node: _Node, frame: Any) -> str:
     return _to_text(value)
 
 
-def _render_simple(nodes: tuple[_Node, ...], scope: Mapping[str, Any]) -> str:
+def _render_simple(nodes: tuple[Node, ...], scope: Mapping[str, Any]) -> str:
     top = _Frame(scope)
     return "".join(node.text if node.kind == "text" else _emit(node, top) for node in nodes)
 
 
-def _missing(node: _Node, number: int, parent: Any, root: Mapping[str, Any]) -> str:
+def _missing(node: Node, number: int, parent: Any, root: Mapping[str, Any]) -> str:
     path = node.path
     assert path is not None
     segment = path.segments[number]
@@ -558,26 +292,26 @@ _compiled: dict[str, Callable[[Mapping[str, Any]], str]] = {}
 _compile_lock = threading.Lock()
 
 
-def _render_blocks(template: str, nodes: tuple[_Node, ...], scope: Mapping[str, Any]) -> str:
+def _render_blocks(template: str, nodes: tuple[Node, ...], scope: Mapping[str, Any]) -> str:
     render = _compiled.get(template)
     if render is None:
         with _compile_lock:  # pybars' compiler shares one code builder: never two compiles at once
             render = _compiled.get(template)
             if render is None:
                 render = _compile(nodes)
-                if len(_compiled) >= _CACHE_SIZE:
+                if len(_compiled) >= CACHE_SIZE:
                     _compiled.pop(next(iter(_compiled)))
                 _compiled[template] = render
     return render(scope)
 
 
-def _compile(nodes: tuple[_Node, ...]) -> Callable[[Mapping[str, Any]], str]:
+def _compile(nodes: tuple[Node, ...]) -> Callable[[Mapping[str, Any]], str]:
     import pybars  # about 0.36 s: paid only by templates with blocks
 
     try:
         function = pybars.Compiler().compile(_pybars_source(nodes))
     except pybars.PybarsError as error:  # our own parser accepted it: a gap between the two grammars
-        raise _Problem(f"pybars could not compile the template: {error}") from None
+        raise TemplateProblem(f"pybars could not compile the template: {error}") from None
     # pybars registers each template as a module; the function keeps its globals, so the
     # registration is dropped rather than left to grow with every compile.
     sys.modules.pop(function.__module__, None)
@@ -585,7 +319,7 @@ def _compile(nodes: tuple[_Node, ...]) -> Callable[[Mapping[str, Any]], str]:
     return lambda scope: function(scope, helpers=helpers)
 
 
-def _pybars_source(nodes: Iterable[_Node]) -> str:
+def _pybars_source(nodes: Iterable[Node]) -> str:
     """The template with every value and block argument replaced by a call to our helpers,
     which receive the node's number. Whitespace, ~ and tag placement stay as written so that
     pybars' standalone-line and ~ rules see what the author wrote."""
@@ -606,7 +340,7 @@ def _pybars_source(nodes: Iterable[_Node]) -> str:
     return "".join(parts)
 
 
-def _pybars_helpers(nodes: tuple[_Node, ...], pybars: Any) -> dict[str, Callable[..., Any]]:
+def _pybars_helpers(nodes: tuple[Node, ...], pybars: Any) -> dict[str, Callable[..., Any]]:
     scope_class, strlist = pybars.Scope, pybars.strlist
 
     def argument(this: Any, number: int) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_huggingface import templating
+from airflow_provider_huggingface import template_syntax, templating
 from airflow_provider_huggingface.errors import PromptTemplateError
 from airflow_provider_huggingface.templating import LazyScope, referenced_roots, render_prompt
 
@@ -190,7 +190,7 @@ SIMPLE_TEMPLATES = [
 
 @pytest.mark.parametrize("template", SIMPLE_TEMPLATES)
 def test_fast_path_and_pybars_agree(template: str) -> None:
-    parsed = templating._parse(template)
+    parsed = template_syntax.parse(template)
     assert parsed.simple, "this template should take the fast path"
     fast = templating._render_simple(parsed.nodes, SCOPE)
     assert fast == templating._render_blocks(template, parsed.nodes, SCOPE)
@@ -209,8 +209,8 @@ def test_fast_path_and_pybars_agree_on_random_templates() -> None:
     while compared < 300:
         template = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         try:
-            parsed = templating._parse(template)
-        except templating._Problem:
+            parsed = template_syntax.parse(template)
+        except template_syntax.TemplateProblem:
             continue  # e.g. an unbalanced }}: both paths refuse it alike
         fast = templating._render_simple(parsed.nodes, SCOPE)
         assert fast == templating._render_blocks(template, parsed.nodes, SCOPE), repr(template)
@@ -222,7 +222,7 @@ def test_fast_path_and_pybars_agree_on_random_templates() -> None:
     ["{{#if a}}x{{/if}}", "a {{! comment }}", "{{~a}}", "{{a~}}", "{{#each a}}{{/each}}"],
 )
 def test_templates_with_more_than_values_leave_the_fast_path(template: str) -> None:
-    assert not templating._parse(template).simple
+    assert not template_syntax.parse(template).simple
 
 
 @pytest.mark.parametrize(
@@ -477,7 +477,7 @@ def test_compiling_leaves_no_modules_behind() -> None:
 
 def test_compile_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(templating, "_compiled", {})
-    monkeypatch.setattr(templating, "_CACHE_SIZE", 3)
+    monkeypatch.setattr(templating, "CACHE_SIZE", 3)
     for n in range(5):
         assert render(f"{{{{#if fetch.ok}}}}{n}{{{{/if}}}}") == str(n)
     assert list(templating._compiled) == [f"{{{{#if fetch.ok}}}}{n}{{{{/if}}}}" for n in (2, 3, 4)]
