@@ -38,9 +38,9 @@ test: install llama chromium
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The tiers that need neither llama.cpp nor a browser.
+# The quick tiers: no llama.cpp, no browser, no soak, no Airflow processes.
 test-fast: install
-	$(BIN)/python -m pytest -m "not llama and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not llama and not browser and not soak and not scheduler" $(PYTEST_ARGS)
 
 # The llama.cpp build is needed only when the demo does not use the Hugging Face router.
 demo: install

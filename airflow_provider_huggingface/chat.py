@@ -3,10 +3,13 @@ chunks gathered into that same result, and the token metrics."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_huggingface.errors import MalformedResponseError
+
+_UNSAFE_TAG = re.compile(r"[^A-Za-z0-9_./-]")
 
 
 def completion_result(output: Any, model: str | None) -> dict[str, Any]:
@@ -58,13 +61,21 @@ class ChatRequest:
         return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
 
 
+def add_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
+    """The usage of two calls together (None counts as nothing, unless both are None)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return {key: first.get(key, 0) + second.get(key, 0) for key in second}
+
+
 def count_tokens(model: str | None, usage: dict[str, int]) -> None:
     """Add a call's token usage to Airflow's metrics, per model (the total is their sum)."""
     if not usage:
         return
     from airflow.providers.common.compat.sdk import Stats
 
-    tags = {"model": model or "unknown"}
+    # StatsD tag styles break on ':' and the like (an endpoint model such as llama3:8b).
+    tags = {"model": _UNSAFE_TAG.sub("_", model or "unknown")}
     Stats.incr("huggingface.prompt_tokens", count=usage["prompt_tokens"], tags=tags)
     Stats.incr("huggingface.completion_tokens", count=usage["completion_tokens"], tags=tags)
 

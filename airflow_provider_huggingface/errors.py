@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 TOKENS_URL = "https://huggingface.co/settings/tokens"
-_HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{6,}")
+# Real tokens are hf_ and 34 letters or digits; shorter words (connection ids) are left alone.
+_HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 
 class HuggingFaceError(AirflowException):

@@ -63,6 +63,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_huggingface.operators.huggingface"],
             }
         ],
+        "task-decorators": [
+            {
+                "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_chat_task",
+                "name": "huggingface_chat",
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Hugging Face",
+                "python-modules": ["airflow_provider_huggingface.triggers.huggingface"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": _HOOK,

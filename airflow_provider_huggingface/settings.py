@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ROUTER = "Hugging Face router"
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
+_RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema", "json")  # "json": TGI's own form
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ConnectionSettings:
     @property
     def where(self) -> str:
         """Where calls go, for log lines and error messages."""
-        return self.base_url or ROUTER
+        return self.base_url or f"{ROUTER} (provider {self.provider})"
 
     @classmethod
     def from_connection(cls, conn: Connection) -> ConnectionSettings:

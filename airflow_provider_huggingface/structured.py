@@ -8,7 +8,9 @@ from typing import Any
 
 from airflow_provider_huggingface.errors import StructuredOutputError
 
-_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
+# Models often wrap JSON in a Markdown fence, alone or after a sentence.
+_FENCE = re.compile(r"```(?:json)?[ \t]*\n(?P<body>.*?)\n?```", re.DOTALL | re.IGNORECASE)
+_MAX_DETAIL = 200
 _NOT_JSON = object()
 
 
@@ -27,7 +29,7 @@ def schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:
 
 def parse_reply(text: str, response_format: dict[str, Any]) -> Any:
     """The reply as a JSON value that fits the schema, or a :class:`StructuredOutputError` saying why not."""
-    match = _FENCE.match(text)
+    match = _FENCE.search(text)
     body = match.group("body") if match else text
     try:
         value = json.loads(body)
@@ -52,10 +54,15 @@ def _validate(value: Any, schema: dict[str, Any]) -> None:
     if errors:
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in errors[0].absolute_path)
         raise StructuredOutputError(
-            f"The model's JSON does not fit the schema: at ${where}: {errors[0].message}"
+            f"The model's JSON does not fit the schema: at ${where}: {_shorten(errors[0].message)}"
             + (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else "")
             + ". Describe the expected fields in the prompt, or use a model that supports structured output."
         )
+
+
+def _shorten(detail: str) -> str:
+    # jsonschema quotes the whole offending value, which can be huge and goes back to the model.
+    return detail if len(detail) <= _MAX_DETAIL else detail[: _MAX_DETAIL - 3] + "..."
 
 
 def reask(messages: list[dict[str, str]], reply: str, error: StructuredOutputError) -> list[dict[str, str]]:

@@ -42,7 +42,12 @@ os.environ.update(
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
     os.environ.pop(_name, None)
 
-pytest_plugins = ["tests.fakes.plugin", "tests.llama.plugin", "tests.ui.plugin"]
+pytest_plugins = [
+    "tests.fakes.plugin",
+    "tests.llama.plugin",
+    "tests.ui.plugin",
+    "tests.integration.plugin",
+]
 
 
 @pytest.fixture(scope="session")

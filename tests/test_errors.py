@@ -87,13 +87,14 @@ def test_token_never_appears_in_a_mapped_message():
     error = map_error(leaky, model=None, where="x", secrets=[TOKEN])
     assert TOKEN not in str(error)
     assert TOKEN not in (error.server_message or "")
-    other = "hf_" + "z" * 20
+    other = "hf_" + "z" * 34
     assert other not in str(map_error(RuntimeError(f"boom {other}"), model=None, where="x"))
 
 
 def test_redact():
     assert redact(f"a {TOKEN} b", [TOKEN]) == "a *** b"
-    assert redact("key hf_abcdefghij", []) == "key hf_***"
+    assert redact("key hf_" + "a1" * 17, []) == "key hf_***"
+    assert redact("connection hf_nowhere", []) == "connection hf_nowhere"
     assert redact("no secrets", [None, ""]) == "no secrets"
 
 

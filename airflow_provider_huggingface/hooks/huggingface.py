@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,6 +14,7 @@ from airflow_provider_huggingface.chat import (
     ChatRequest,
     LineLogger,
     StreamAccumulator,
+    add_usage,
     completion_result,
     count_tokens,
 )
@@ -22,7 +25,7 @@ from airflow_provider_huggingface.errors import (
     map_error,
 )
 from airflow_provider_huggingface.retry import RetryPolicy, async_call_with_retries, call_with_retries
-from airflow_provider_huggingface.settings import ROUTER, ConnectionSettings, check_generation_settings
+from airflow_provider_huggingface.settings import ConnectionSettings, check_generation_settings
 from airflow_provider_huggingface.structured import parse_reply, reask, wants_json
 
 __all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
@@ -131,7 +134,7 @@ class HuggingFaceHook(BaseHook):
         settings = self.settings
         generation["stop"] = stop
         return ChatRequest(
-            where=settings.base_url or f"{ROUTER} (provider {settings.provider})",
+            where=settings.where,
             model=settings.resolve_model(model),
             messages=messages,
             generation={k: v for k, v in generation.items() if v is not None},
@@ -190,7 +193,9 @@ class HuggingFaceHook(BaseHook):
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
                 self.log.warning("Asking once more for JSON that fits: %s", error)
+                first = result
                 result = self._send(reask(request.messages, result["text"], error), request, stream)
+                result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
         self.report(request, result, time.monotonic() - started)
         return result
@@ -202,12 +207,14 @@ class HuggingFaceHook(BaseHook):
             output = self.client.chat_completion(messages, model=request.model, **request.generation)
             return completion_result(output, request.model)
 
-        return call_with_retries(
+        result = call_with_retries(
             call,
             policy=self.retry_policy,
             map_error=functools.partial(self.map_error, model=request.model),
             log=self.log,
         )
+        count_tokens(result["model"], result["usage"])
+        return result
 
     async def achat(
         self,
@@ -223,11 +230,13 @@ class HuggingFaceHook(BaseHook):
 
         :param client: an open client to share between calls (a batch); else one is opened and closed.
         :param on_retry: told of each failure that will be retried (a batch adapts its concurrency).
-        :param report: log the call and count its tokens.
+        :param report: log one line for the call (a batch logs progress instead). Tokens are
+            counted in Airflow's metrics either way, for every billed call.
         """
         if client is None:
             async with self.get_async_client() as own:
                 return await self.achat(request, client=own, on_retry=on_retry, report=report)
+        await self._resolve_provider_mapping(request.model)
         started = time.monotonic()
         response_format = request.generation.get("response_format")
 
@@ -236,27 +245,47 @@ class HuggingFaceHook(BaseHook):
                 output = await client.chat_completion(messages, model=request.model, **request.generation)
                 return completion_result(output, request.model)
 
-            return await async_call_with_retries(
+            result = await async_call_with_retries(
                 call,
                 policy=self.retry_policy,
                 map_error=functools.partial(self.map_error, model=request.model),
                 log=self.log,
                 on_retry=on_retry,
             )
+            count_tokens(result["model"], result["usage"])
+            return result
 
         result = await send(request.messages)
         if wants_json(response_format):
             try:
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
+                first = result
                 result = await send(reask(request.messages, result["text"], error))
+                result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
         if report:
             self.report(request, result, time.monotonic() - started)
         return result
 
+    async def _resolve_provider_mapping(self, model: str | None) -> None:
+        """Look up a named provider's model mapping off the event loop.
+
+        huggingface_hub asks the Hub for it with a blocking call (cached per process) on the first
+        call for a model; inside the triggerer's event loop that would stall every other trigger.
+        """
+        settings = self.settings
+        if settings.base_url or settings.provider == "auto" or not model:
+            return
+        from huggingface_hub.inference._providers import get_provider_helper
+
+        helper = get_provider_helper(settings.provider, task="conversational", model=model)
+        # A failure here is met again by the call itself, which maps it.
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(helper._prepare_mapping_info, model)
+
     def report(self, request: ChatRequest, result: dict[str, Any], seconds: float) -> None:
-        """One log line per call (a log line costs about a local round trip) and token metrics."""
+        """One log line per call: a log line costs about as much as a local round trip."""
         usage = result["usage"] or {}
         self.log.info(
             "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
@@ -267,7 +296,6 @@ class HuggingFaceHook(BaseHook):
             len(result["text"]),
             seconds,
         )
-        count_tokens(result["model"], usage)
 
     def _stream_chat(self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]):
         lines = LineLogger(self.log)

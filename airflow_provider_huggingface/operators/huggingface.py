@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator
 
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
@@ -33,9 +35,13 @@ class HuggingFaceChatOperator(BaseOperator):
     :param stop: a string or list of strings that end the generation.
     :param seed: a seed for reproducible sampling, where the server supports it.
     :param response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
-    :param stream: stream the reply into the task log line by line; the XCom is the same.
+    :param stream: stream the reply into the task log line by line; the XCom is the same. Not
+        available when deferred: the reply then reaches the log whole, and a warning says so.
     :param validate_model: on the router, ask the Hub first whether the model exists, is accessible and
         can chat (cached per process); ``False`` skips that check.
+    :param deferrable: render and check the request in the worker, then free the worker slot and wait
+        for the reply in the triggerer (a loading model's or a rate limit's wait included); the XCom
+        and the errors are the same. Default: the ``[operators] default_deferrable`` setting.
     """
 
     template_fields: Sequence[str] = (
@@ -66,6 +72,7 @@ class HuggingFaceChatOperator(BaseOperator):
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         validate_model: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,8 +88,9 @@ class HuggingFaceChatOperator(BaseOperator):
         self.response_format = response_format
         self.stream = stream
         self.validate_model = validate_model
+        self.deferrable = deferrable
 
-    @property
+    @cached_property
     def hook(self) -> HuggingFaceHook:
         return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
 
@@ -100,6 +108,8 @@ class HuggingFaceChatOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         user_prompt, system_prompt = self.render_prompts(context)
+        if self.deferrable:
+            self.defer_chat(user_prompt, system_prompt)
         return self.hook.chat(
             user_prompt=user_prompt,
             system_prompt=system_prompt,
@@ -113,3 +123,46 @@ class HuggingFaceChatOperator(BaseOperator):
             stream=self.stream,
             validate_model=self.validate_model,
         )
+
+    def defer_chat(self, user_prompt: str, system_prompt: str | None) -> NoReturn:
+        """Check the request here, as the synchronous path does, then hand it to the triggerer."""
+        from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
+
+        if self.stream:
+            # Not an error: a cluster-wide default_deferrable must not break DAGs that stream, and
+            # streaming changes only the log, never the XCom.
+            self.log.warning("stream=True is ignored while deferred: the reply is logged when complete.")
+        hook = self.hook
+        request = hook.prepare_chat(
+            user_prompt=user_prompt,
+            system_prompt=system_prompt,
+            model=self.model,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,
+            seed=self.seed,
+            response_format=self.response_format,
+        )
+        if self.validate_model:
+            hook.validate_model(request)
+        self.log.info("Deferring chat to the triggerer: %s", request)
+        self.defer(
+            trigger=HuggingFaceChatTrigger(
+                hf_conn_id=self.hf_conn_id,
+                model=request.model,
+                messages=request.messages,
+                generation=request.generation,
+            ),
+            method_name="execute_complete",
+            # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.
+            timeout=self.execution_timeout,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: return its result, or raise the error it carried."""
+        from airflow_provider_huggingface.triggers.huggingface import error_from_event
+
+        if event.get("status") == "success":
+            return event["result"]
+        raise error_from_event(event)

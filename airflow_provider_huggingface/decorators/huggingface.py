@@ -1,0 +1,119 @@
+"""``@task.huggingface_chat``: a Python function builds the user prompt, a chat model answers it.
+
+    @task.huggingface_chat(hf_conn_id="huggingface_default", system_prompt="Answer in French.")
+    def describe(city: dict) -> str:
+        return f"Describe {city['name']} in one sentence."
+
+    describe(fetch_city())  # XCom: {"text", "model", "finish_reason", "usage"}
+
+The function's arguments may be XComArgs (resolved before it runs) and context keys; it
+returns the user prompt as a non-empty string. That string is sent as it is: it is NOT rendered
+as a Handlebars template, because it was built in Python already, so ``{{`` or ``}}`` inside
+the data it holds reach the model unchanged. ``system_prompt`` stays a Handlebars template, as
+on :class:`HuggingFaceChatOperator`. Every other argument of the decorator is an argument of
+that operator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    SET_DURING_EXECUTION,
+    DecoratedOperator,
+    context_merge,
+    determine_kwargs,
+    task_decorator_factory,
+)
+
+from airflow_provider_huggingface.errors import ConfigurationError
+from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping, Sequence
+
+    from airflow.providers.common.compat.sdk import Context, TaskDecorator
+
+__all__ = ["huggingface_chat_task"]
+
+
+class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperator):
+    """Calls the decorated function for the user prompt, then runs :class:`HuggingFaceChatOperator`.
+
+    :param python_callable: the function that returns the user prompt.
+    :param op_args: positional arguments of the function (templated).
+    :param op_kwargs: keyword arguments of the function (templated).
+    """
+
+    # user_prompt is listed so that the UI's Rendered Template tab shows the prompt that was
+    # sent (overwrite_rtif_after_execution). Jinja never sees the real prompt: fields are
+    # rendered before execute(), when it is still SET_DURING_EXECUTION, as with @task.bash.
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        *HuggingFaceChatOperator.template_fields,
+        "user_prompt",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **HuggingFaceChatOperator.template_fields_renderers,
+    }
+    custom_operator_name = "@task.huggingface_chat"
+    overwrite_rtif_after_execution = True
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable,
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "user_prompt" in kwargs:
+            raise TypeError("@task.huggingface_chat takes no user_prompt: the decorated function returns it.")
+        super().__init__(
+            python_callable=python_callable,
+            op_args=op_args,
+            op_kwargs=op_kwargs,
+            user_prompt=SET_DURING_EXECUTION,
+            **kwargs,
+        )
+
+    def execute(self, context: Context) -> Any:
+        context_merge(context, self.op_kwargs)
+        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
+        prompt = self.python_callable(*self.op_args, **kwargs)
+        if not isinstance(prompt, str) or not prompt.strip():
+            got = f"{type(prompt).__name__} {prompt!r}"[:200]
+            raise ConfigurationError(
+                f"The function {self.python_callable.__name__}() decorated with @task.huggingface_chat "
+                f"must return the user prompt as a non-empty string; it returned {got}."
+            )
+        self.user_prompt = prompt
+        return super().execute(context)
+
+    def render_prompts(self, context: Context) -> tuple[str, str | None]:
+        """The user prompt as the function built it; the system prompt rendered as Handlebars."""
+        if not self.system_prompt:
+            return self.user_prompt, None
+        from airflow_provider_huggingface.scope import prompt_scope
+        from airflow_provider_huggingface.templating import render_prompt
+
+        system = render_prompt(self.system_prompt, prompt_scope(context), field="system_prompt")
+        return self.user_prompt, system
+
+
+def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
+    """Wrap a function that returns a user prompt into a :class:`HuggingFaceChatOperator`.
+
+    The decorator's keyword arguments are the operator's (``system_prompt``, ``model``,
+    ``hf_conn_id``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
+    ``response_format``, ``stream``, ``validate_model``, ``deferrable``) and BaseOperator's; ``user_prompt``
+    is what the function returns.
+
+    :param python_callable: the function to decorate.
+    """
+    return task_decorator_factory(
+        python_callable=python_callable,
+        decorated_operator_class=_HuggingFaceChatDecoratedOperator,
+        **kwargs,
+    )

@@ -1,0 +1,124 @@
+"""``HuggingFaceChatTrigger``: a chat completion awaited in the triggerer instead of a worker slot."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_huggingface import errors
+from airflow_provider_huggingface.errors import HuggingFaceError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+class HuggingFaceChatTrigger(BaseTrigger):
+    """Send one checked chat request and fire one event with its result or its error.
+
+    The operator renders and checks the request in the worker (:meth:`HuggingFaceHook.prepare_chat`);
+    this trigger only sends it, under the connection's retry policy, so a long wait (a loading
+    model, a rate limit, a slow generation) costs no worker slot. The token is never serialized:
+    the trigger reads the connection itself.
+
+    Events: ``{"status": "success", "result": {...}}`` with the same result the synchronous call
+    returns, or ``{"status": "error", "error_class", "message", "status_code", "request_id",
+    "server_message"}``; :func:`error_from_event` turns the latter back into the same exception.
+
+    :param hf_conn_id: the ``huggingface`` connection.
+    :param model: the request's resolved model id, or None for an endpoint's own model.
+    :param messages: the rendered chat messages.
+    :param generation: the checked generation settings (max_tokens, stop, response_format...).
+    """
+
+    def __init__(
+        self,
+        *,
+        hf_conn_id: str,
+        model: str | None,
+        messages: list[dict[str, str]],
+        generation: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.hf_conn_id = hf_conn_id
+        self.model = model
+        self.messages = messages
+        self.generation = generation
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "hf_conn_id": self.hf_conn_id,
+                "model": self.model,
+                "messages": self.messages,
+                "generation": self.generation,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_huggingface.chat import ChatRequest
+        from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+        # The client's first import in a process takes about 0.3 s; in a thread it stalls no other trigger.
+        await asyncio.to_thread(_import_client)
+        hook = HuggingFaceHook(hf_conn_id=self.hf_conn_id)
+        try:
+            settings = await hook.aget_settings()
+        except HuggingFaceError as error:  # the connection's settings are wrong: ConfigurationError
+            yield TriggerEvent(error_event(error))
+            return
+        except Exception as exc:
+            # No such connection, or the secrets backend failed. Not permanent, as in the worker:
+            # Airflow's retries may find it fixed.
+            message = f"Connection '{self.hf_conn_id}' could not be read: {type(exc).__name__}: {exc}"
+            yield TriggerEvent(error_event(HuggingFaceError(message)))
+            return
+        request = ChatRequest(
+            where=settings.where,
+            model=self.model,
+            messages=self.messages,
+            generation=self.generation,
+        )
+        try:
+            # Without a client, achat opens its own and closes it: nothing stays open in the triggerer.
+            result = await hook.achat(request)
+        except Exception as exc:
+            # achat raises mapped errors already; anything else goes through the same one mapper.
+            yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
+            return
+        yield TriggerEvent({"status": "success", "result": result})
+
+
+def _import_client() -> None:
+    from huggingface_hub import AsyncInferenceClient  # noqa: F401
+
+
+def error_event(error: HuggingFaceError) -> dict[str, Any]:
+    """A plain-JSON event payload that carries ``error`` across to the worker."""
+    return {
+        "status": "error",
+        "error_class": type(error).__name__,
+        "message": str(error),
+        "status_code": error.status_code,
+        "request_id": error.request_id,
+        "server_message": error.server_message,
+    }
+
+
+def error_from_event(event: dict[str, Any]) -> HuggingFaceError:
+    """The :class:`HuggingFaceError` subclass an error event names, with its message, to raise.
+
+    Only classes of :mod:`airflow_provider_huggingface.errors` are looked up, so a permanent error
+    (a bad token) stays an ``AirflowFailException`` that Airflow does not retry.
+    """
+    cls = getattr(errors, str(event.get("error_class")), None)
+    if not (isinstance(cls, type) and issubclass(cls, HuggingFaceError)):
+        cls = HuggingFaceError
+    return cls(
+        str(event.get("message") or "The Hugging Face trigger failed without a message."),
+        status_code=event.get("status_code"),
+        request_id=event.get("request_id"),
+        server_message=event.get("server_message"),
+    )

@@ -1,0 +1,182 @@
+"""``@task.huggingface_chat``: registered with Airflow, and run in real DAG runs against the fake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_huggingface import get_provider_info
+from airflow_provider_huggingface.decorators.huggingface import huggingface_chat_task
+from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
+from tests.operators import conftest as operator_fixtures
+
+# The DAG-run fixtures live beside the operator tests; shared here.
+dagbag, run_dag, use_connection = (
+    operator_fixtures.dagbag,
+    operator_fixtures.run_dag,
+    operator_fixtures.use_connection,
+)
+
+
+@pytest.fixture
+def fake_conn(fake_hf, use_connection):
+    use_connection("hf_fake", host=fake_hf.url, password="hf_decoratortestcanary01")
+    fake_hf.reply = lambda body: f"re: {body['messages'][-1]['content']}"
+    return fake_hf
+
+
+def test_provider_info_declares_the_decorator():
+    assert get_provider_info()["task-decorators"] == [
+        {
+            "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_chat_task",
+            "name": "huggingface_chat",
+        }
+    ]
+
+
+def test_airflow_finds_the_decorator_as_task_huggingface_chat():
+    from airflow.sdk import task
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    assert ProvidersManagerTaskRuntime().taskflow_decorators["huggingface_chat"] is huggingface_chat_task
+    assert task.huggingface_chat is huggingface_chat_task
+
+
+def test_importing_the_decorator_loads_no_client_and_no_template_engine():
+    code = (
+        "import sys, airflow_provider_huggingface.decorators.huggingface\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('huggingface_hub.inference', 'pybars'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_decorated_task_is_the_chat_operator():
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="decorator_shape", schedule=None):
+
+        @huggingface_chat_task(hf_conn_id="hf_x", system_prompt="Be brief.", max_tokens=5, stream=True)
+        def ask(topic: str) -> str:
+            return f"About {topic}"
+
+        op = ask("seas").operator
+
+    assert isinstance(op, HuggingFaceChatOperator)
+    assert op.custom_operator_name == "@task.huggingface_chat"
+    assert (op.task_id, op.hf_conn_id, op.system_prompt, op.max_tokens, op.stream) == (
+        "ask",
+        "hf_x",
+        "Be brief.",
+        5,
+        True,
+    )
+    assert {"op_args", "op_kwargs", "model", "response_format", "user_prompt"} <= set(op.template_fields)
+
+
+def test_user_prompt_is_refused_as_an_argument():
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="decorator_refuses_user_prompt", schedule=None):
+
+        @huggingface_chat_task(hf_conn_id="hf_x", user_prompt="{{x}}")
+        def ask() -> str:
+            return "hi"
+
+        with pytest.raises(TypeError, match="the decorated function returns it"):
+            ask()
+
+
+def test_prompt_built_from_an_upstream_xcom_is_sent_literally(fake_conn, run_dag):
+    run = run_dag("hf_decorator")
+    assert run.state == "success", run.states
+
+    by_prompt = {r.body["messages"][-1]["content"]: r.body for r in fake_conn.chat_requests}
+    described = next(body for prompt, body in by_prompt.items() if prompt.startswith("Describe"))
+    system, user = described["messages"]
+    # The system prompt is a Handlebars template over the XComs; the user prompt is not rendered:
+    # "{{braces}}" and a stray "}}" from the data reach the model as they are.
+    assert system == {"role": "system", "content": "You guide visitors of Paris for hf_decorator."}
+    assert user["role"] == "user"
+    assert user["content"].startswith("Describe Paris on 2")
+    assert user["content"].endswith(". Note: keep {{braces}} and }} as they are")
+    assert (described["model"], described["max_tokens"], described["temperature"]) == (
+        "owner/decorated",  # model="{{ params.model }}": an ordinary Jinja field
+        40,
+        0.5,
+    )
+    assert run.xcom["describe"] == {
+        "text": f"re: {user['content']}",
+        "model": "owner/decorated",
+        "finish_reason": "stop",
+        "usage": run.xcom["describe"]["usage"],
+    }
+    assert run.xcom["describe"]["usage"]["prompt_tokens"] > 10
+    json.dumps(run.xcom["describe"])  # plain JSON
+
+
+def test_mapped_over_upstream_values_with_expand(fake_conn, run_dag):
+    run = run_dag("hf_decorator")
+    assert run.state == "success", run.states
+    topics = ("rivers", "mountains", "deserts")
+    assert [run.states[f"ask[{i}]"] for i in range(3)] == ["success"] * 3
+    assert [run.xcom[f"ask[{i}]"]["text"] for i in range(3)] == [f"re: One fact about {t}." for t in topics]
+    assert run.xcom["collect"] == [f"re: One fact about {t}." for t in topics]
+    asked = sorted(r.body["messages"][-1]["content"] for r in fake_conn.chat_requests)
+    assert [p for p in asked if p.startswith("One fact")] == sorted(f"One fact about {t}." for t in topics)
+
+
+def test_multiple_outputs_pushes_each_key(fake_conn, run_dag):
+    run = run_dag("hf_decorator")
+    assert run.state == "success", run.states
+    assert run.xcom["split"]["text"] == "re: Name one street of Paris."
+    # echo received split["text"], an XCom of its own key.
+    assert run.xcom["echo"] == "got: re: Name one street of Paris."
+
+
+def test_rendered_fields_show_the_prompt_that_was_sent(fake_conn, run_dag):
+    from airflow.models.dagrun import DagRun
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    run = run_dag("hf_decorator")
+    assert run.state == "success", run.states
+    with create_session() as session:
+        last_run = session.query(DagRun).filter_by(dag_id="hf_decorator").order_by(DagRun.id.desc()).first()
+        row = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id="hf_decorator", task_id="split", run_id=last_run.run_id)
+            .one()
+        )
+    assert row.rendered_fields["user_prompt"] == "Name one street of Paris."
+    assert row.rendered_fields["model"] is None
+
+
+@pytest.mark.parametrize(("task_id", "shown"), [("number", "int 42"), ("blank", "str '  \\n'")])
+def test_a_function_that_returns_no_prompt_fails_before_any_request(
+    fake_conn, run_dag, capsys, task_id, shown
+):
+    run = run_dag("hf_decorator_bad_return")
+    assert run.state == "failed"
+    assert run.states[task_id] == "failed"  # not up_for_retry: another attempt returns the same
+    log = capsys.readouterr().out
+    assert (
+        f"The function {task_id}() decorated with @task.huggingface_chat must return the user prompt "
+        f"as a non-empty string; it returned {shown}." in log
+    )
+    assert fake_conn.chat_requests == []
+
+
+def test_deferrable_sends_the_same_literal_prompt_from_the_triggerer(fake_conn, run_dag, capsys):
+    run = run_dag("hf_decorator_deferred")
+    assert run.state == "success", run.states
+    (request,) = fake_conn.chat_requests
+    assert request.body["messages"] == [
+        {"role": "system", "content": "Task deferred."},
+        {"role": "user", "content": "Explain tides {{not a tag}}."},
+    ]
+    assert run.xcom["deferred"]["text"] == "re: Explain tides {{not a tag}}."
+    assert "Deferring chat to the triggerer" in capsys.readouterr().out
