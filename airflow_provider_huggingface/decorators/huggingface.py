@@ -45,6 +45,8 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
     :param op_kwargs: keyword arguments of the function (templated).
     """
 
+    user_prompt_is_template = False  # the function built it in Python: `{{` in its data stays as is
+
     # user_prompt is listed so that the UI's Rendered Template tab shows the prompt that was
     # sent (overwrite_rtif_after_execution). Jinja never sees the real prompt: fields are
     # rendered before execute(), when it is still SET_DURING_EXECUTION, as with @task.bash.
@@ -90,16 +92,6 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
             )
         self.user_prompt = prompt
         return super().execute(context)
-
-    def render_prompts(self, context: Context) -> tuple[str, str | None]:
-        """The user prompt as the function built it; the system prompt rendered as Handlebars."""
-        if not self.system_prompt:
-            return self.user_prompt, None
-        from airflow_provider_huggingface.scope import prompt_scope
-        from airflow_provider_huggingface.templating import render_prompt
-
-        system = render_prompt(self.system_prompt, prompt_scope(context), field="system_prompt")
-        return self.user_prompt, system
 
 
 def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator
@@ -56,6 +56,8 @@ class HuggingFaceChatOperator(BaseOperator):
     )
     template_fields_renderers = {"response_format": "json"}
     ui_color = "#ffd21e"
+    # False where the user prompt is already final text (the TaskFlow decorator builds it in Python).
+    user_prompt_is_template: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -100,7 +102,11 @@ class HuggingFaceChatOperator(BaseOperator):
         from airflow_provider_huggingface.templating import render_prompt
 
         scope = prompt_scope(context)
-        user = render_prompt(self.user_prompt, scope, field="user_prompt")
+        user = (
+            render_prompt(self.user_prompt, scope, field="user_prompt")
+            if self.user_prompt_is_template
+            else self.user_prompt
+        )
         system = (
             render_prompt(self.system_prompt, scope, field="system_prompt") if self.system_prompt else None
         )
