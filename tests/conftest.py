@@ -44,6 +44,7 @@ for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOI
 
 pytest_plugins = [
     "tests.fakes.plugin",
+    "tests.dag_runs",
     "tests.llama.plugin",
     "tests.ui.plugin",
     "tests.integration.plugin",

@@ -11,14 +11,6 @@ import pytest
 from airflow_provider_huggingface import get_provider_info
 from airflow_provider_huggingface.decorators.huggingface import huggingface_chat_task
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
-from tests.operators import conftest as operator_fixtures
-
-# The DAG-run fixtures live beside the operator tests; shared here.
-dagbag, run_dag, use_connection = (
-    operator_fixtures.dagbag,
-    operator_fixtures.run_dag,
-    operator_fixtures.use_connection,
-)
 
 
 @pytest.fixture

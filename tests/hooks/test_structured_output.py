@@ -10,14 +10,6 @@ import pytest
 
 from airflow_provider_huggingface.errors import StructuredOutputError
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
-from tests.operators import conftest as operator_fixtures
-
-# The DAG-run fixtures live beside the operator tests; shared here.
-dagbag, run_dag, use_connection = (
-    operator_fixtures.dagbag,
-    operator_fixtures.run_dag,
-    operator_fixtures.use_connection,
-)
 
 TOKEN = "hf_structuredtestcanary0001"
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}

@@ -1,3 +1,5 @@
+"""Fixtures that run DAGs for real: ``dagbag``, ``use_connection``, ``run_dag``."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +10,7 @@ import pytest
 
 from airflow_provider_huggingface import models
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
