@@ -119,16 +119,23 @@ class HuggingFaceChatOperator(BaseOperator):
         return self.hook.chat(
             user_prompt=user_prompt,
             system_prompt=system_prompt,
-            model=self.model,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            stop=self.stop,
-            seed=self.seed,
-            response_format=self.response_format,
             stream=self.stream,
             validate_model=self.validate_model,
+            **self.chat_settings,
         )
+
+    @property
+    def chat_settings(self) -> dict[str, Any]:
+        """The model and generation settings, as the hook takes them (rendered by now)."""
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": self.stop,
+            "seed": self.seed,
+            "response_format": self.response_format,
+        }
 
     def defer_chat(self, user_prompt: str, system_prompt: str | None) -> NoReturn:
         """Check the request here, as the synchronous path does, then hand it to the triggerer."""
@@ -140,15 +147,7 @@ class HuggingFaceChatOperator(BaseOperator):
             self.log.warning("stream=True is ignored while deferred: the reply is logged when complete.")
         hook = self.hook
         request = hook.prepare_chat(
-            user_prompt=user_prompt,
-            system_prompt=system_prompt,
-            model=self.model,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            stop=self.stop,
-            seed=self.seed,
-            response_format=self.response_format,
+            user_prompt=user_prompt, system_prompt=system_prompt, **self.chat_settings
         )
         if self.validate_model:
             hook.validate_model(request)

@@ -16,12 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -33,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.fakes.hf_api import FakeHF
+from tests.processes import airflow_executable, clean_environ, free_port, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,7 +47,6 @@ TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 # Variables of the calling environment the processes must not inherit: tests/conftest.py points AIRFLOW_*
 # at the unit tests' own home and DB, and an ambient Hugging Face login must never be used.
-_NOT_INHERITED = re.compile(r"^(AIRFLOW_|HF_|HUGGING_FACE_HUB_)")
 
 
 class ApiError(AssertionError):
@@ -79,7 +76,7 @@ class AirflowStack:
             code = process.poll()
             state = "running" if code is None else f"exited with code {code}"
             parts.append(f"---- {name} ({state}), last lines of {self.log_path(name)}:\n")
-            parts.append(_tail(self.log_path(name), lines))
+            parts.append(tail(self.log_path(name), lines))
         return "\n".join(parts)
 
     def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 30.0) -> Any:
@@ -158,36 +155,11 @@ class AirflowStack:
         return "\n".join(json.dumps(event) if not isinstance(event, str) else event for event in content)
 
 
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _airflow_executable() -> Path:
-    exe = Path(sys.executable).with_name("airflow")
-    if not exe.exists():
-        pytest.fail(
-            f"The scheduler tier needs the airflow command next to {sys.executable}; "
-            "install apache-airflow into this environment.",
-            pytrace=False,
-        )
-    return exe
-
-
 def stack_env(home: Path, fake_url: str, api_port: int) -> dict[str, str]:
     """The environment every process of the stack shares: same DB, keys, connection and API address."""
     from cryptography.fernet import Fernet
 
-    env = {k: v for k, v in os.environ.items() if not _NOT_INHERITED.match(k)}
+    env = clean_environ()
     connection = {
         "conn_type": "huggingface",
         "host": fake_url,
@@ -221,8 +193,8 @@ def stack_env(home: Path, fake_url: str, api_port: int) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
             # Not the fixed defaults (8793/8794): two sessions on one machine must not collide.
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
             "AIRFLOW_CONN_HUGGINGFACE_DEFAULT": json.dumps(connection),
             "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -290,10 +262,10 @@ def _health_problem(stack: AirflowStack) -> str | None:
 @pytest.fixture(scope="module")
 def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     """Scheduler, DAG processor, triggerer and API server on a fresh SQLite DB, all healthy."""
-    airflow = _airflow_executable()
+    airflow = airflow_executable("scheduler")
     home = tmp_path_factory.mktemp("airflow-stack-home")
     fake = FakeHF().start()
-    api_port = _free_port()
+    api_port = free_port()
     env = stack_env(home, fake.url, api_port)
     stack = AirflowStack(url=f"http://127.0.0.1:{api_port}", home=home, fake=fake)
     try:

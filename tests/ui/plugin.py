@@ -15,13 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.processes import airflow_executable, clean_environ, free_port, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,7 +55,6 @@ STOP_TIMEOUT = 20.0
 VIEWPORT = {"width": 1400, "height": 1100}
 # Variables of the calling environment the server must not inherit: tests/conftest.py points AIRFLOW_*
 # at the unit tests' own home and DB, and an ambient Hugging Face login must never be used.
-_NOT_INHERITED = re.compile(r"^(AIRFLOW_|HF_|HUGGING_FACE_HUB_)")
 
 _FAILED = pytest.StashKey[bool]()
 
@@ -72,9 +70,9 @@ class AirflowServer:
     fernet_key: str
     process: subprocess.Popen[bytes]
 
-    def log_tail(self, lines: int = 80) -> str:
+    def logtail(self, lines: int = 80) -> str:
         """The last lines of the server's combined stdout/stderr."""
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
         """Call the server's REST API (no login needed: every user is an admin) and return its JSON."""
@@ -107,33 +105,8 @@ class AirflowServer:
             db.close()
 
 
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _airflow_executable() -> Path:
-    exe = Path(sys.executable).with_name("airflow")
-    if not exe.exists():
-        pytest.fail(
-            f"The browser tier needs the airflow command next to {sys.executable}; "
-            "install apache-airflow into this environment.",
-            pytrace=False,
-        )
-    return exe
-
-
 def _server_env(home: Path, fernet_key: str, hf_endpoint: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not _NOT_INHERITED.match(k)}
+    env = clean_environ()
     dags = home / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     env.update(
@@ -194,7 +167,7 @@ def _start_server(
     else between choosing and binding it gets another try."""
     log_path = home / "api-server.log"
     for _attempt in range(3):
-        port = _free_port()
+        port = free_port()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [str(airflow), "api-server", "-H", "127.0.0.1", "-p", str(port)],
@@ -217,7 +190,7 @@ def _start_server(
         if problem is None:
             return server, None
         _stop(process)
-        if "address already in use" not in server.log_tail():
+        if "address already in use" not in server.logtail():
             break
     return server, problem
 
@@ -229,7 +202,7 @@ def airflow_server(
     """A real Airflow API server on a free port, with its own fresh AIRFLOW_HOME and SQLite DB."""
     from cryptography.fernet import Fernet
 
-    airflow = _airflow_executable()
+    airflow = airflow_executable("browser")
     home = tmp_path_factory.mktemp("airflow-ui-home")
     fernet_key = Fernet.generate_key().decode()
     env = _server_env(home, fernet_key, fake_hf_server.url)
@@ -252,7 +225,7 @@ def airflow_server(
         if problem is not None:
             pytest.fail(
                 f"The Airflow API server at {server.url} did not come up: {problem}.\n"
-                f"Last lines of {server.log_path}:\n{server.log_tail()}",
+                f"Last lines of {server.log_path}:\n{server.logtail()}",
                 pytrace=False,
             )
         yield server
