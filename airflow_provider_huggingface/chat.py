@@ -105,7 +105,8 @@ class StreamAccumulator:
     def result(self) -> dict[str, Any]:
         if self.finish_reason is None:
             raise MalformedResponseError(
-                "The stream ended before the server said it was finished; the reply may be incomplete."
+                "The stream ended before the server said it was finished; the reply may be incomplete. "
+                "Check that the endpoint is a chat server, or try stream=False."
             )
         return {
             "text": "".join(self.parts),

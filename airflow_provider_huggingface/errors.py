@@ -140,6 +140,17 @@ _NOT_FOUND = (
     "does not serve this model. Check the id (owner/name) on https://huggingface.co/models, set the "
     f"connection's provider to 'auto', or try the default model {DEFAULT_MODEL} first."
 )
+# An endpoint that was sent no model name: advice about model ids and providers would mislead.
+_ENDPOINT_ACCESS = (
+    "Access denied: the endpoint refused this token. Check that the token has access to the endpoint "
+    "(for an Inference Endpoint, a token of its owner or organization) and that the endpoint URL is right."
+)
+_ENDPOINT_NOT_FOUND = (
+    "Not found: the endpoint URL is incorrect or the server has no chat API there. Check the connection's "
+    "endpoint URL (host): the server's base URL, e.g. https://xyz.endpoints.huggingface.cloud, to which "
+    "/v1/chat/completions is added."
+)
+_WITHOUT_MODEL = {_MODEL_ACCESS: _ENDPOINT_ACCESS, _NOT_FOUND: _ENDPOINT_NOT_FOUND}
 _BAD_REQUEST = (
     "The server rejected the request. Check the generation settings (max_tokens, temperature, top_p, "
     "stop, response_format) and that '{model}' supports chat."
@@ -253,10 +264,12 @@ def map_error(
         return error
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
-    model_name = model or "the model"
+    model_name = model or "the endpoint's model"
     secrets = tuple(secrets)
 
     def build(cls: type[HuggingFaceError], guidance: str, **kw: Any) -> HuggingFaceError:
+        if model is None:
+            guidance = _WITHOUT_MODEL.get(guidance, guidance)
         server = kw.pop("server_message", None)
         server = redact(server, secrets) if server else None
         message = _compose(

@@ -125,7 +125,12 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries after a rate limit (429), a loading or unavailable "
                         "model (503), a server error or a timeout, with exponential backoff. "
                         "Bad requests, bad tokens and missing models are never retried.",
-                        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "default": DEFAULT_MAX_RETRIES,
+                            "minimum": 0,
+                            "maximum": 20,
+                        },
                     },
                     "bill_to": {
                         "label": "Bill to organization",

@@ -81,12 +81,14 @@ def call_with_retries(
             return call()
         except Exception as exc:
             error = map_error(exc)
-            retry += 1
-            if not policy.should_retry(retry, error):
-                raise error from None
-            wait = policy.delay(retry, error)
-            _log_retry(log, retry, policy, error, wait)
-            sleep(wait)
+        # Raised outside the except block: the client's exception (its request carries the token)
+        # must not ride along as __context__.
+        retry += 1
+        if not policy.should_retry(retry, error):
+            raise error
+        wait = policy.delay(retry, error)
+        _log_retry(log, retry, policy, error, wait)
+        sleep(wait)
 
 
 async def async_call_with_retries(
@@ -104,11 +106,11 @@ async def async_call_with_retries(
             return await call()
         except Exception as exc:
             error = map_error(exc)
-            retry += 1
-            if not policy.should_retry(retry, error):
-                raise error from None
-            if on_retry is not None:
-                on_retry(error)
-            wait = policy.delay(retry, error)
-            _log_retry(log, retry, policy, error, wait)
-            await asyncio.sleep(wait)
+        retry += 1  # outside the except block, as in call_with_retries
+        if not policy.should_retry(retry, error):
+            raise error
+        if on_retry is not None:
+            on_retry(error)
+        wait = policy.delay(retry, error)
+        _log_retry(log, retry, policy, error, wait)
+        await asyncio.sleep(wait)

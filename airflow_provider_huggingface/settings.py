@@ -6,6 +6,7 @@ message that names the field and the fix, instead of costing a call (and retries
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,9 @@ class ConnectionSettings:
             bill_to=(str(extra.get("bill_to") or "").strip() or None),
             timeout=_number(conn_id, extra, "timeout", DEFAULT_TIMEOUT, minimum=0, exclusive=True),
             max_retries=int(
-                _number(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0, integer=True)
+                _number(
+                    conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0, maximum=20, integer=True
+                )
             ),
             backoff=_number(conn_id, extra, "backoff", 1.0, minimum=0),
             default_model=(str(extra.get("default_model") or "").strip() or None),
@@ -135,26 +138,29 @@ def _number(
     default: float,
     *,
     minimum: float,
+    maximum: float = math.inf,
     exclusive: bool = False,
     integer: bool = False,
 ) -> float:
     raw = extra.get(name)
     if raw is None or raw == "":
         return default
+    kind = "a whole number" if integer else "a number"
     try:
         if isinstance(raw, bool):
             raise ValueError
         value = float(raw)
-        if integer and value != int(value):
+        if not math.isfinite(value) or (integer and value != int(value)):
             raise ValueError
     except (TypeError, ValueError):
-        kind = "a whole number" if integer else "a number"
         raise ConfigurationError(
             f"Connection '{conn_id}': extra '{name}' is {raw!r}, not {kind}. "
             f"Set it to {kind} such as {default:g}."
         ) from None
-    if value < minimum or (exclusive and value == minimum):
+    if value < minimum or (exclusive and value == minimum) or value > maximum:
         bound = f"greater than {minimum:g}" if exclusive else f"at least {minimum:g}"
+        if maximum < math.inf:
+            bound += f" and at most {maximum:g}"
         raise ConfigurationError(f"Connection '{conn_id}': extra '{name}' is {raw!r}; it must be {bound}.")
     return value
 

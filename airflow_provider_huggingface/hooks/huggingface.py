@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_huggingface.chat import (
     ChatRequest,
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
 
+def _check_encodable(field: str, text: str) -> None:
+    """A lone surrogate (bytes decoded with surrogateescape) cannot be sent as JSON text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"{field} is not valid Unicode at character {exc.start}: {exc.reason}. Decode the data it "
+            "comes from with bytes.decode('utf-8', errors='replace')."
+        ) from None
+
+
 class HuggingFaceHook(BaseHook):
     """Talks to Hugging Face text generation: the router, an Inference Endpoint, or any
     OpenAI-compatible chat server named by the connection's host.
@@ -55,7 +67,19 @@ class HuggingFaceHook(BaseHook):
     @functools.cached_property
     def settings(self) -> ConnectionSettings:
         """The connection's checked settings, read once."""
-        return self._checked(ConnectionSettings.from_connection(self.get_connection(self.hf_conn_id)))
+        try:
+            conn = self.get_connection(self.hf_conn_id)
+        except AirflowNotFoundException:
+            raise self._missing_connection() from None
+        return self._checked(ConnectionSettings.from_connection(conn))
+
+    def _missing_connection(self) -> ConfigurationError:
+        conn_id = self.hf_conn_id
+        return ConfigurationError(
+            f"There is no connection '{conn_id}'. Create it in Admin > Connections with the type "
+            f"Hugging Face and your hf_ token, or set AIRFLOW_CONN_{conn_id.upper()}="
+            '\'{"conn_type": "huggingface", "password": "hf_..."}\', or name another one with hf_conn_id.'
+        )
 
     @staticmethod
     def _checked(settings: ConnectionSettings) -> ConnectionSettings:
@@ -101,7 +125,10 @@ class HuggingFaceHook(BaseHook):
     async def aget_settings(self) -> ConnectionSettings:
         """:attr:`settings`, read without blocking an event loop (triggerer, batches)."""
         if "settings" not in self.__dict__:
-            conn = await self.aget_connection(self.hf_conn_id)
+            try:
+                conn = await self.aget_connection(self.hf_conn_id)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
             self.__dict__["settings"] = self._checked(ConnectionSettings.from_connection(conn))
         return self.settings
 
@@ -118,13 +145,17 @@ class HuggingFaceHook(BaseHook):
 
         Every mistake found here is a :class:`ConfigurationError`.
         """
-        if not isinstance(user_prompt, str) or not user_prompt.strip():
+        if user_prompt is not None and not isinstance(user_prompt, str):
+            raise ConfigurationError(f"user_prompt must be a string, not {type(user_prompt).__name__}.")
+        if not user_prompt or not user_prompt.strip():
             raise ConfigurationError(
                 "user_prompt is empty: give the model something to answer, e.g. "
                 "'Summarize this text: {{fetch.data}}'."
             )
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
+        for field, text in (("user_prompt", user_prompt), ("system_prompt", system_prompt or "")):
+            _check_encodable(field, text)
         stop = [stop] if isinstance(stop, str) else stop
         check_generation_settings(stop=stop, **generation)
         messages = []

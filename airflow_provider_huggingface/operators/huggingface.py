@@ -129,11 +129,11 @@ class HuggingFaceChatOperator(BaseOperator):
         """The model and generation settings, as the hook takes them (rendered by now)."""
         return {
             "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
+            "max_tokens": _number(self.max_tokens, int),
+            "temperature": _number(self.temperature, float),
+            "top_p": _number(self.top_p, float),
             "stop": self.stop,
-            "seed": self.seed,
+            "seed": _number(self.seed, int),
             "response_format": self.response_format,
         }
 
@@ -171,3 +171,16 @@ class HuggingFaceChatOperator(BaseOperator):
         if event.get("status") == "success":
             return event["result"]
         raise error_from_event(event)
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """A Jinja field renders "{{ params.max_tokens }}" as the string "5": take it as the number.
+
+    Anything that is not a number is left as it is, for the hook's check to name.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return kind(value.strip())
+    except ValueError:
+        return value

@@ -135,8 +135,9 @@ def test_a_missing_connection_is_an_error_event_not_a_crash(fake_hf):
     )
     payload = run(trigger)
     assert payload["status"] == "error"
-    assert "hf_nowhere" in payload["message"]
-    assert type(error_from_event(payload)) is HuggingFaceError
+    assert "There is no connection 'hf_nowhere'" in payload["message"]
+    assert "Admin > Connections" in payload["message"]
+    assert type(error_from_event(payload)) is ConfigurationError  # as in the worker: fails for good
     assert fake_hf.chat_requests == []
 
 
