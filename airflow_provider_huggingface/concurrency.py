@@ -1,21 +1,26 @@
 """An adaptive concurrency limit (AIMD) for batches of calls to a rate-limited server.
 
-The limit starts at its maximum. A call answered 429 or 503 (told through the retry callback,
-or as its final failure) halves it: multiplicative decrease, at most once per generation, i.e.
-only for a call sent after the last decrease, so that a burst of 429s from calls that were all
-in flight together counts once. Each success of a call sent under the current limit adds
-``1/limit``: additive increase, about one slot per round trip of the calls in flight, up to the
-maximum.
+The limit starts at its maximum. A call answered 429 or 503 halves it: multiplicative
+decrease, at most once per generation, i.e. only for a call sent after the last decrease, so
+that a burst of 429s from calls that were all in flight together counts once. Each success of a
+call sent under the current limit adds ``1/limit``: additive increase, about one slot per round
+trip of the calls in flight, up to the maximum. A "call" is whatever holds a slot: a whole call
+with its retries (tell 429s through :meth:`Slot.on_retry`), or, as the batch operator does, each
+attempt of it, so that a call waiting to retry holds no slot.
 
 A rate limit makes probing expensive: a server that admits 10 calls a second at 0.1 s each
-allows one call in flight, and each probe at two costs a 429 and a Retry-After sleep that holds
-a slot. So two rules slow the increase after a decrease:
+allows one call in flight, and each probe at two costs a 429 and a Retry-After wait. So:
 
-* a new whole slot opens at most once per *step* (``hold`` seconds at first); the step doubles,
-  up to ``max_hold``, each time the limit fails again at or below the level that failed last,
-  and halves each time a level holds until the next slot opens;
 * a 429 or 503 carrying a Retry-After (or a loading model's estimated time) closes the gate to
-  new calls for that long, as the server asked; calls already in flight retry on their own.
+  new calls for that long, as the server asked;
+* a Retry-After also names the window of the server's rate limit: the calls that succeeded within
+  it, times their mean duration, are the concurrency the server sustained (Little's law). When
+  twice that is below half the limit, the limit falls to it at once, rather than by one halving
+  per Retry-After; with no success in the window there is no such evidence, and a burst of 429s
+  only halves the limit;
+* after a decrease, a new whole slot opens at most once per *step* (``hold`` seconds at first);
+  the step doubles, up to ``max_hold``, each time the limit fails again at or below the level
+  that failed last, and halves each time a level holds until the next slot opens.
 
 Pure asyncio: waiting callers are futures woken in order; no threads, no locks.
 """
@@ -45,9 +50,9 @@ def is_throttle(error: BaseException) -> bool:
 class AdaptiveLimiter:
     """How many calls may be in flight at once, learnt from the server's answers.
 
-    ``async with limiter.slot() as slot:`` waits for a free slot; inside, pass
-    ``slot.on_retry`` to the call's retry loop and tell the outcome with ``slot.succeeded()``
-    or ``slot.failed(error)``. A new slot is granted only while fewer than :attr:`slots`
+    ``async with limiter.slot() as slot:`` waits for a free slot; inside, tell the outcome with
+    ``slot.succeeded()`` or ``slot.failed(error)``, and pass ``slot.on_retry`` to a retry loop
+    that runs inside the slot. A new slot is granted only while fewer than :attr:`slots`
     calls hold one (after a decrease the calls already in flight finish first) and the
     server's Retry-After has passed.
 
@@ -88,7 +93,9 @@ class AdaptiveLimiter:
         self._opened = 0  # slots opened since the last decrease
         self._gate_until = -math.inf  # no new call before this: the server's Retry-After
         self._timer: asyncio.TimerHandle | None = None
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Seconds spent by the calls that succeeded, summed per tenth of a second of their end.
+        self._busy: deque[list[float]] = deque()
+        self._waiters: deque[asyncio.Future[int]] = deque()
 
     @property
     def slots(self) -> int:
@@ -101,7 +108,7 @@ class AdaptiveLimiter:
         return max(0.0, self._gate_until - self._clock())
 
     def slot(self) -> Slot:
-        """A slot to hold while one call (with its retries) runs: ``async with limiter.slot() as s``."""
+        """A slot to hold while a call or one attempt of it runs: ``async with limiter.slot() as s``."""
         return Slot(self)
 
     def __repr__(self) -> str:
@@ -112,15 +119,16 @@ class AdaptiveLimiter:
     def _may_grant(self) -> bool:
         return self.in_flight < self.slots and self._clock() >= self._gate_until
 
-    async def _acquire(self) -> None:
+    async def _acquire(self) -> int:
+        """Wait for a slot; return the generation it was granted in."""
         if not self._waiters and self._may_grant():
             self.in_flight += 1
-            return
-        waiter = asyncio.get_running_loop().create_future()
+            return self.generation
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._wake()  # the gate may be closed: make sure a timer will reopen it
         try:
-            await waiter
+            return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # granted, then cancelled before it could run: pass the slot on
@@ -137,7 +145,8 @@ class AdaptiveLimiter:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 self.in_flight += 1  # counted now, so that no later caller overtakes it
-                waiter.set_result(None)
+                # The generation now: a decrease before the waiter runs must not make it look newer.
+                waiter.set_result(self.generation)
         if self._waiters and self._timer is None and (wait := self.waiting_for_server) > 0:
             try:
                 loop = asyncio.get_running_loop()
@@ -162,7 +171,10 @@ class AdaptiveLimiter:
             again = self._failed_level is not None and level <= self._failed_level
             self._step = min(self._step * 2, self._max_step) if again else self._base_step
             self._failed_level = level
-            self.limit = max(float(self.min_limit), self.limit / 2)
+            limit = self.limit / 2
+            if retry_after:
+                limit = min(limit, 2 * self._sustained(now, min(retry_after, self._max_wait)) or limit)
+            self.limit = max(float(self.min_limit), limit)
             self._next_slot_at = now + self._step
             self._opened = 0
             self.generation += 1
@@ -170,12 +182,23 @@ class AdaptiveLimiter:
         # Its next attempt is sent after this decrease, so it may signal the next one.
         slot.generation = self.generation
 
+    def _sustained(self, now: float, window: float) -> float:
+        """Calls in flight on average over the last ``window`` seconds, from the successes in it."""
+        return sum(seconds for end, seconds in self._busy if end >= now - window) / window
+
     def _succeeded(self, slot: Slot) -> None:
+        now = self._clock()
+        bucket = math.floor(now * 10) / 10
+        if self._busy and self._busy[-1][0] == bucket:
+            self._busy[-1][1] += now - slot.started
+        else:
+            self._busy.append([bucket, now - slot.started])
+            while self._busy[0][0] < now - self._max_wait:  # at most max_wait * 10 buckets
+                self._busy.popleft()
         if slot.generation != self.generation:
             return  # sent under an older, larger limit: says nothing about the current one
         limit = min(float(self.max_limit), self.limit + 1 / self.limit)
         if int(limit) > int(self.limit):  # a new whole slot
-            now = self._clock()
             if now < self._next_slot_at:
                 limit = math.nextafter(float(int(limit)), 0.0)  # up to just below it, for now
             else:
@@ -190,15 +213,16 @@ class AdaptiveLimiter:
 class Slot:
     """One call's hold on an :class:`AdaptiveLimiter`; see :meth:`AdaptiveLimiter.slot`."""
 
-    __slots__ = ("generation", "limiter")
+    __slots__ = ("generation", "limiter", "started")
 
     def __init__(self, limiter: AdaptiveLimiter) -> None:
         self.limiter = limiter
         self.generation = limiter.generation
+        self.started = 0.0
 
     async def __aenter__(self) -> Slot:
-        await self.limiter._acquire()
-        self.generation = self.limiter.generation
+        self.generation = await self.limiter._acquire()
+        self.started = self.limiter._clock()
         return self
 
     async def __aexit__(
@@ -219,6 +243,6 @@ class Slot:
         self.limiter._succeeded(self)
 
     def failed(self, error: BaseException) -> None:
-        """The call failed for good; a final 429 or 503 lowers the limit too."""
+        """The call failed (for good, or this attempt); a 429 or 503 lowers the limit."""
         if is_throttle(error):
             self.limiter._throttled(self, error)

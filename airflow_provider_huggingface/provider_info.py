@@ -60,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Hugging Face",
-                "python-modules": ["airflow_provider_huggingface.operators.huggingface"],
+                "python-modules": [
+                    "airflow_provider_huggingface.operators.huggingface",
+                    "airflow_provider_huggingface.operators.batch",
+                ],
             }
         ],
         "task-decorators": [

@@ -254,6 +254,7 @@ class HuggingFaceHook(BaseHook):
         client: AsyncInferenceClient | None = None,
         on_retry: Callable[[HuggingFaceError], None] | None = None,
         report: bool = True,
+        retry_log: Any = None,
     ) -> dict[str, Any]:
         """The asynchronous twin of :meth:`chat`, for a request built by :meth:`prepare_chat`.
 
@@ -263,10 +264,13 @@ class HuggingFaceHook(BaseHook):
         :param on_retry: told of each failure that will be retried (a batch adapts its concurrency).
         :param report: log one line for the call (a batch logs progress instead). Tokens are
             counted in Airflow's metrics either way, for every billed call.
+        :param retry_log: where retry lines go, if not this hook's log (a batch lets a few through).
         """
         if client is None:
             async with self.get_async_client() as own:
-                return await self.achat(request, client=own, on_retry=on_retry, report=report)
+                return await self.achat(
+                    request, client=own, on_retry=on_retry, report=report, retry_log=retry_log
+                )
         await self._resolve_provider_mapping(request.model)
         started = time.monotonic()
         response_format = request.generation.get("response_format")
@@ -280,7 +284,7 @@ class HuggingFaceHook(BaseHook):
                 call,
                 policy=self.retry_policy,
                 map_error=functools.partial(self.map_error, model=request.model),
-                log=self.log,
+                log=retry_log or self.log,
                 on_retry=on_retry,
             )
             count_tokens(result["model"], result["usage"])
