@@ -64,7 +64,8 @@ class HuggingFaceBatchChatOperator(BaseOperator):
         each result then also holds ``"json"``, the parsed reply.
     :param max_concurrency: the most calls in flight at once (the adaptive limit starts here).
     :param max_failed_fraction: the share of items that may fail, from 0 to 1, before the task
-        fails: 0 (the default) fails it on any failure, 1 never.
+        fails: 0 (the default) fails it on any failure, 1 only on a failure every item would share
+        (a rejected token, missing credits, an inaccessible model): that is no item's fault.
     :param validate_model: on the router, ask the Hub once, before the first call, whether the
         model exists, is accessible and can chat; ``False`` skips that check.
     """
