@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -13,6 +14,7 @@ from airflow_provider_huggingface.errors import (
     PromptTemplateError,
 )
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest
 
 
-class HuggingFaceBatchChatOperator(BaseOperator):
+class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     """Ask a Hugging Face chat model once per input, many calls at once, and push all the replies.
 
     ``user_prompt`` and ``system_prompt`` are Handlebars templates rendered once per input,
@@ -134,7 +136,7 @@ class HuggingFaceBatchChatOperator(BaseOperator):
         self.max_failed_fraction = float(max_failed_fraction)
         self.validate_model = validate_model
 
-    @property
+    @cached_property
     def hook(self) -> HuggingFaceHook:
         return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
 
@@ -161,15 +163,7 @@ class HuggingFaceBatchChatOperator(BaseOperator):
         from airflow_provider_huggingface.scope import prompt_scope
         from airflow_provider_huggingface.templating import referenced_roots, render_prompt
 
-        generation = {
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "stop": self.stop,
-            "seed": self.seed,
-            "response_format": self.response_format,
-        }
+        generation = self.chat_settings
         # The same for every item: a mistake there is no one item's, so it is checked on its own.
         hook.prepare_chat(user_prompt="check", **generation)
         # One scope for all items (an XCom is pulled once); `item` is laid over it per input.

@@ -16,7 +16,32 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class HuggingFaceChatOperator(BaseOperator):
+class ChatSettingsMixin:
+    """The model and generation settings of a chat operator, as the hook takes them."""
+
+    model: str | None
+    max_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    stop: str | list[str] | None
+    seed: int | None
+    response_format: dict[str, Any] | None
+
+    @property
+    def chat_settings(self) -> dict[str, Any]:
+        """The model and generation settings, as the hook takes them (rendered by now)."""
+        return {
+            "model": self.model,
+            "max_tokens": _number(self.max_tokens, int),
+            "temperature": _number(self.temperature, float),
+            "top_p": _number(self.top_p, float),
+            "stop": self.stop,
+            "seed": _number(self.seed, int),
+            "response_format": self.response_format,
+        }
+
+
+class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     """Ask a Hugging Face chat model and push ``{"text", "model", "finish_reason", "usage"}`` to XCom.
 
     ``user_prompt`` and ``system_prompt`` are Handlebars templates, not Jinja: ``{{summarize.text}}``
@@ -123,19 +148,6 @@ class HuggingFaceChatOperator(BaseOperator):
             validate_model=self.validate_model,
             **self.chat_settings,
         )
-
-    @property
-    def chat_settings(self) -> dict[str, Any]:
-        """The model and generation settings, as the hook takes them (rendered by now)."""
-        return {
-            "model": self.model,
-            "max_tokens": _number(self.max_tokens, int),
-            "temperature": _number(self.temperature, float),
-            "top_p": _number(self.top_p, float),
-            "stop": self.stop,
-            "seed": _number(self.seed, int),
-            "response_format": self.response_format,
-        }
 
     def defer_chat(self, user_prompt: str, system_prompt: str | None) -> NoReturn:
         """Check the request here, as the synchronous path does, then hand it to the triggerer."""
