@@ -1,11 +1,12 @@
 """Soak: 500 chat calls through a fake that misbehaves on about a fifth of its requests.
 
-400 calls go through ``HuggingFaceHook.chat`` from 8 threads sharing one hook, 100 through the operator
-(one ``dag.test()`` run of tests/dags/hf_soak.py, a task mapped over the calls). Every call carries a
-unique id that the fake echoes. The proof: each call ends exactly once, either with its own reply, whole
-(a retried stream must not repeat text) or with a classified ``HuggingFaceError`` subclass; each call
-makes exactly the requests its planned faults call for, never more than ``1 + max_retries``; the
-failures are exactly the calls whose every allowed attempt the plan faulted.
+300 calls go through ``HuggingFaceHook.chat`` from 8 threads sharing one hook, 100 through the operator
+(one ``dag.test()`` run of tests/dags/hf_soak.py, a task mapped over the calls) and 100 through the batch
+operator (one ``dag.test()`` run of its one batch task, 8 calls at once under its adaptive limit). Every
+call carries a unique id that the fake echoes. The proof: each call ends exactly once, either with its
+own reply, whole (a retried stream must not repeat text) or with a classified ``HuggingFaceError``
+subclass; each call makes exactly the requests its planned faults call for, never more than
+``1 + max_retries``; the failures are exactly the calls whose every allowed attempt the plan faulted.
 
 Faults are drawn per (call id, attempt) from a seeded generator, so a call meets the same faults whatever
 the thread interleaving. A few "doomed" calls meet the same fault on every attempt: they show that
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.soak
 
 SEED = 20240611
-HOOK_CALLS = 400
+HOOK_CALLS = 300
 OPERATOR_CALLS = 100
+BATCH_CALLS = 100
+PATHS = ("hook", "operator", "batch")
 THREADS = 8
 MAX_RETRIES = 3
 FAULT_RATE = 0.2
@@ -75,7 +78,8 @@ KINDS: dict[str, Kind] = {
     "malformed JSON": Kind(Fault.malformed_json, 2, (errors.MalformedResponseError,)),
     # Streamed: the body stops mid-event stream; not streamed: a body shorter than its Content-Length.
     "stream cut halfway": Kind(lambda: Fault.cut_stream(after_chunks=2), 2, _CUT_ERRORS),
-    # Only for doomed calls: a permanent error must not be retried at all.
+    # Only for doomed calls: a permanent error must not be retried at all. No fault here may be one that
+    # every call would meet (401, 402, 403, 404): it stops a batch and fails its task by design.
     "400 bad request": Kind(
         lambda: Fault.status(400, {"error": "Input validation error"}), 0, (errors.InvalidRequestError,)
     ),
@@ -113,6 +117,12 @@ class Call:
 def reply_for(call_id: str) -> str:
     # Several words, so a stream has several chunks and a cut one ends halfway.
     return f"Answer to {call_id}: a retry without a limit turns an outage into a flood."
+
+
+def via_of(index: int) -> str:
+    if index < HOOK_CALLS:
+        return "hook"
+    return "operator" if index < HOOK_CALLS + OPERATOR_CALLS else "batch"
 
 
 def call_id_of(body: Any) -> str:
@@ -185,6 +195,7 @@ class Outcome:
     error: str | None = None
     error_class: type[BaseException] | None = None
     message: str = ""
+    status_code: int | None = None  # only the batch's XCom records it
 
 
 def run_hook_calls(hook: Any, calls: list[Call]) -> list[Outcome]:
@@ -233,15 +244,47 @@ def run_operator_calls(dag: Any, calls: list[Call], ledger: Path) -> tuple[list[
     return outcomes, dict(states)
 
 
+def run_batch_calls(dag: Any, calls: list[Call]) -> tuple[list[Outcome], dict[str, Any]]:
+    """One dag.test() run of the batch task over ``calls``; outcomes from its XCom, in input order."""
+    dag_run = dag.test(run_conf={"items": [{"id": c.id} for c in calls]})
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "batch"]
+    # max_failed_fraction=1.0 and no fault every call would meet: transient failures must not fail it.
+    assert str(ti.state) == "success", f"the batch task ended {ti.state}"
+    summary = ti.xcom_pull(task_ids="batch")
+    results = summary["results"]
+    assert len(results) == len(calls), f"{len(results)} results for {len(calls)} inputs"
+    outcomes = []
+    for index, (call, result) in enumerate(zip(calls, results, strict=True)):
+        if "error" not in result:
+            outcomes.append(Outcome(call, result=result))
+            continue
+        assert result["index"] == index, f"{call.id}: a failure at position {index} says {result['index']}"
+        error = result["error"]
+        error_class = getattr(errors, error["class"], None)
+        if not (isinstance(error_class, type) and issubclass(error_class, BaseException)):
+            error_class = None
+        outcomes.append(
+            Outcome(
+                call,
+                error=error["class"],
+                error_class=error_class,
+                message=error["message"],
+                status_code=error["status_code"],
+            )
+        )
+    return outcomes, summary
+
+
 def test_soak_every_call_ends_once_and_classified(
     fake_hf: FakeHF, make_hook, airflow_db, monkeypatch, tmp_path, capsys
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    calls = [
-        Call(i, f"soak-{i:03d}", stream=i % 4 == 1, via="hook" if i < HOOK_CALLS else "operator")
-        for i in range(HOOK_CALLS + OPERATOR_CALLS)
-    ]
+    calls = []
+    for i in range(HOOK_CALLS + OPERATOR_CALLS + BATCH_CALLS):
+        via = via_of(i)
+        # The batch operator does not stream: its calls ask for whole replies.
+        calls.append(Call(i, f"soak-{i:03d}", stream=i % 4 == 1 and via != "batch", via=via))
     by_id = {c.id: c for c in calls}
     plan = FaultPlan(by_id)
     fake_hf.reply = lambda body: reply_for(call_id_of(body))
@@ -251,21 +294,34 @@ def test_soak_every_call_ends_once_and_classified(
     monkeypatch.setenv("HF_SOAK_OUTCOMES", str(ledger))
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert not bag.import_errors, bag.import_errors
+    batch_dag = bag.dags["hf_soak_batch"]
 
+    seconds: dict[str, float] = {}
     started = time.monotonic()
-    hook_outcomes = run_hook_calls(hook, calls[:HOOK_CALLS])
-    hook_seconds = time.monotonic() - started
-    op_outcomes, op_states = run_operator_calls(bag.dags["hf_soak"], calls[HOOK_CALLS:], ledger)
+    hook_outcomes = run_hook_calls(hook, [c for c in calls if c.via == "hook"])
+    seconds["hook"] = time.monotonic() - started
+    op_outcomes, op_states = run_operator_calls(
+        bag.dags["hf_soak"], [c for c in calls if c.via == "operator"], ledger
+    )
+    seconds["operator"] = time.monotonic() - started - seconds["hook"]
+    capsys.readouterr()  # the batch's own log lines only, below
+    batch_outcomes, summary = run_batch_calls(batch_dag, [c for c in calls if c.via == "batch"])
+    seconds["batch"] = time.monotonic() - started - seconds["hook"] - seconds["operator"]
     elapsed = time.monotonic() - started
+    finished = re.search(r"Batch finished: (.*?lowered \d+ time\(s\))", capsys.readouterr().out)
+    batch_line = (
+        f"batch task: max_concurrency={batch_dag.get_task('batch').max_concurrency}; "
+        f"{finished.group(1) if finished else 'no Batch finished line in its log'}"
+    )
 
-    outcomes = hook_outcomes + op_outcomes
+    outcomes = hook_outcomes + op_outcomes + batch_outcomes
     requests = fake_hf.chat_requests
     per_call = Counter(call_id_of(r.body) for r in requests)
     trace: dict[str, list[str]] = {}
     for r in requests:
         # What the fake did with each request, to explain a count that differs from the plan.
         trace.setdefault(call_id_of(r.body), []).append(f"{r.fault.kind if r.fault else 'clean'}/{r.status}")
-    report = table(calls, outcomes, plan, per_call, op_states, hook_seconds, elapsed)
+    report = table(calls, outcomes, plan, per_call, op_states, batch_line, seconds, elapsed)
     with capsys.disabled():
         print("\n" + report)
 
@@ -276,6 +332,11 @@ def test_soak_every_call_ends_once_and_classified(
     assert set(per_call) == set(by_id), report
     assert max(per_call.values()) <= 1 + MAX_RETRIES, report
     assert not fake_hf.errors, fake_hf.errors
+    # Each request asked its own call's question (the batch renders one prompt per input).
+    wrong_prompts = [
+        r.body for r in requests if r.body["messages"][-1]["content"] != by_id[call_id_of(r.body)].prompt
+    ]
+    assert not wrong_prompts, wrong_prompts[:3]
 
     problems = []
     for o in outcomes:
@@ -300,15 +361,39 @@ def test_soak_every_call_ends_once_and_classified(
             problems.append(f"{o.call.id}: the mapper's catch-all HuggingFaceError: {o.message[:300]}")
         if expected is None:
             problems.append(f"{o.call.id}: failed ({o.error}) though one of its attempts was clean")
-        elif not issubclass(o.error_class, errors_for(expected)):
+            continue
+        if not issubclass(o.error_class, errors_for(expected)):
             problems.append(f"{o.call.id}: ended with {o.error} after '{expected}': {o.message[:300]}")
+        # The batch's XCom keeps the HTTP status of a failure that had one.
+        if o.call.via == "batch" and o.status_code != http_status(expected):
+            problems.append(f"{o.call.id}: status_code {o.status_code} after '{expected}'")
     assert not problems, "\n".join(problems[:30]) + "\n\n" + report
 
-    # The mix really happened, on both paths, and retries did the saving.
+    # The batch's own tally agrees with its results.
+    batch_ok = [o for o in batch_outcomes if o.result is not None]
+    usage = Counter()
+    for o in batch_ok:
+        usage.update(o.result["usage"])
+    assert (summary["succeeded"], summary["failed"], summary["not_sent"]) == (
+        len(batch_ok),
+        BATCH_CALLS - len(batch_ok),
+        0,
+    ), report
+    assert summary["usage"] == {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    assert summary["usage"]["total_tokens"] > 0
+
+    # The mix really happened, on every path, and retries did the saving.
     injected = Counter(label for _id, label in plan.injected)
     assert set(_RANDOM_LABELS) <= set(injected), injected
-    assert {by_id[i].via for i, _label in plan.injected} == {"hook", "operator"}
+    assert {by_id[i].via for i, _label in plan.injected} == set(PATHS)
     assert sum(1 for o in outcomes if o.result is not None and per_call[o.call.id] > 1) > 50, report
+    assert sum(1 for o in batch_ok if per_call[o.call.id] > 1) > 5, report
+
+
+def http_status(label: str) -> int | None:
+    """The HTTP status a fault answers with, from its label ("503 loading"); None for a broken transport."""
+    match = re.match(r"(\d{3})\b", label)
+    return int(match.group(1)) if match else None
 
 
 def table(
@@ -317,31 +402,32 @@ def table(
     plan: FaultPlan,
     per_call: Counter[str],
     op_states: dict[str, int],
-    hook_seconds: float,
+    batch_line: str,
+    seconds: dict[str, float],
     elapsed: float,
 ) -> str:
     """The soak's figures, by path and in total."""
-    paths = ("hook", "operator")
     via = {c.id: c.via for c in calls}
 
     def row(name: str, values: dict[str, int]) -> str:
-        cells = [f"{values.get(p, 0):>9}" for p in paths]
-        return f"  {name:<34}{''.join(cells)}{sum(values.get(p, 0) for p in paths):>9}"
+        cells = [f"{values.get(p, 0):>9}" for p in PATHS]
+        return f"  {name:<34}{''.join(cells)}{sum(values.get(p, 0) for p in PATHS):>9}"
 
     def count(items: list[str]) -> dict[str, int]:
         return dict(Counter(via[i] for i in items))
 
     ids = [c.id for c in calls]
-    requests = {p: sum(n for i, n in per_call.items() if via[i] == p) for p in paths}
+    requests = {p: sum(n for i, n in per_call.items() if via[i] == p) for p in PATHS}
+    timing = ", ".join(f"{p} {seconds[p]:.1f} s" for p in PATHS)
     lines = [
         f"Soak: {len(calls)} chat calls, seed {SEED}, fault rate {FAULT_RATE:.0%} per request, "
         f"max_retries={MAX_RETRIES}, timeout={CONNECTION_EXTRA['timeout']} s; "
-        f"hook ({THREADS} threads) {hook_seconds:.1f} s, total {elapsed:.1f} s",
-        f"  {'':<34}{'hook':>9}{'operator':>9}{'total':>9}",
+        f"{timing} (hook: {THREADS} threads), total {elapsed:.1f} s",
+        f"  {'':<34}{''.join(f'{p:>9}' for p in PATHS)}{'total':>9}",
         row("calls", count(ids)),
         row("  streamed", count([c.id for c in calls if c.stream])),
         row("requests", requests),
-        row("retries", {p: requests[p] - count(ids).get(p, 0) for p in paths}),
+        row("retries", {p: requests[p] - count(ids).get(p, 0) for p in PATHS}),
         row("faults injected", count([i for i, _label in plan.injected])),
     ]
     for label in KINDS:
@@ -355,10 +441,11 @@ def table(
     lines.append(row("failures", count([o.call.id for o in failed])))
     for name in sorted({o.error or "?" for o in failed}):
         lines.append(row(f"  {name}", count([o.call.id for o in failed if o.error == name])))
-    most = {p: max((n for i, n in per_call.items() if via[i] == p), default=0) for p in paths}
+    most = {p: max((n for i, n in per_call.items() if via[i] == p), default=0) for p in PATHS}
     lines.append(
-        f"  {'max requests per call':<34}{most['hook']:>9}{most['operator']:>9}{max(most.values()):>9}"
+        f"  {'max requests per call':<34}{''.join(f'{most[p]:>9}' for p in PATHS)}{max(most.values()):>9}"
         f"   (limit 1 + max_retries = {1 + MAX_RETRIES})"
     )
     lines.append(f"  operator task states: {op_states}")
+    lines.append(f"  {batch_line}")
     return "\n".join(lines)
