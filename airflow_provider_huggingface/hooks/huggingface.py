@@ -314,9 +314,10 @@ class HuggingFaceHook(BaseHook):
             return
         from huggingface_hub.inference._providers import get_provider_helper
 
-        helper = get_provider_helper(settings.provider, task="conversational", model=model)
-        # A failure here is met again by the call itself, which maps it.
+        # A failure here is met again by the call itself, which maps it. That includes the helper
+        # lookup: huggingface_hub < 1.26.1 does not know every provider in CHAT_PROVIDERS.
         with contextlib.suppress(Exception):
+            helper = get_provider_helper(settings.provider, task="conversational", model=model)
             await asyncio.to_thread(helper._prepare_mapping_info, model)
 
     def report(self, request: ChatRequest, result: dict[str, Any], seconds: float) -> None:

@@ -1,0 +1,49 @@
+"""Which huggingface_hub line this run uses: `make test` runs the quick tiers on 2.x and again on 1.x."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import requires, version
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from airflow_provider_huggingface import errors
+
+# 1.x is what Airflow's common-ai provider pins (huggingface_hub<2); 2.x is the current line.
+SUPPORTED_MAJORS = {1: "httpx", 2: "httpx2"}
+
+
+def test_huggingface_hub_line_is_supported(capsys: pytest.CaptureFixture[str]) -> None:
+    installed = Version(version("huggingface_hub"))
+    declared = next(
+        Requirement(r)
+        for r in requires("airflow-provider-huggingface") or []
+        if Requirement(r).name.replace("-", "_").lower() == "huggingface_hub"
+    )
+    # Printed past the capture so the CI log shows which line each run covered.
+    with capsys.disabled():
+        print(f"\n[compat] huggingface_hub {installed}: line {installed.major}.x, needs {declared.specifier}")
+
+    assert installed.major in SUPPORTED_MAJORS
+    assert declared.specifier.contains(installed)
+    # The provider must pick the HTTP library of the line it runs on, or map_error misses its errors.
+    assert errors._http_module().__name__ == SUPPORTED_MAJORS[installed.major]
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_a_provider_unknown_to_huggingface_hub_fails_mapped(hub_redirect, make_hook, monkeypatch, path):
+    # huggingface_hub < 1.26.1 lacks "baseten" (< 1.13 also "deepinfra"); pretend this one is that old.
+    from huggingface_hub.inference._providers import PROVIDERS
+
+    monkeypatch.delitem(PROVIDERS, "baseten", raising=False)
+    hook = make_hook(password="hf_x", extra={"provider": "baseten"})
+    request = hook.prepare_chat(user_prompt="hi", model="meta-llama/Llama-3.1-8B-Instruct")
+
+    with pytest.raises(errors.HuggingFaceError, match="baseten"):
+        if path == "sync":
+            hook.chat(user_prompt="hi", model=request.model)
+        else:
+            asyncio.run(hook.achat(request))
+    assert hub_redirect.chat_requests == []
