@@ -237,10 +237,12 @@ _BY_STATUS: dict[int, tuple[type[HuggingFaceError], str]] = {
 }
 
 
-def _compose(guidance: str, *, where: str, server_message: str | None, request_id: str | None) -> str:
+def _compose(
+    guidance: str, *, where: str, server_message: str | None, request_id: str | None, label: str
+) -> str:
     parts = [f"{where}: {guidance}"]
     if server_message:
-        parts.append(f"Server said: {server_message.rstrip('. ')}.")
+        parts.append(f"{label}: {server_message.rstrip('. ')}.")
     if request_id:
         parts.append(f"Request id: {request_id}.")
     return " ".join(parts)
@@ -267,7 +269,9 @@ def map_error(
     model_name = model or "the endpoint's model"
     secrets = tuple(secrets)
 
-    def build(cls: type[HuggingFaceError], guidance: str, **kw: Any) -> HuggingFaceError:
+    def build(
+        cls: type[HuggingFaceError], guidance: str, *, label: str = "Server said", **kw: Any
+    ) -> HuggingFaceError:
         if model is None:
             guidance = _WITHOUT_MODEL.get(guidance, guidance)
         server = kw.pop("server_message", None)
@@ -277,6 +281,7 @@ def map_error(
             where=where,
             server_message=server,
             request_id=kw.get("request_id"),
+            label=label,
         )
         return cls(redact(message, secrets), server_message=server, **kw)
 
@@ -303,11 +308,15 @@ def map_error(
     if isinstance(error, httpx.TimeoutException):
         return build(ResponseTimeoutError, _TIMEOUT)
     if isinstance(error, (httpx.TransportError, ConnectionError)):
-        return build(EndpointUnreachableError, _UNREACHABLE, server_message=type(error).__name__)
+        return build(
+            EndpointUnreachableError, _UNREACHABLE, label="Client error", server_message=type(error).__name__
+        )
     if isinstance(error, (json.JSONDecodeError, httpx.DecodingError, KeyError, IndexError, TypeError)):
-        return build(MalformedResponseError, _MALFORMED, server_message=f"{type(error).__name__}: {error}")
+        detail = f"{type(error).__name__}: {error}"
+        return build(MalformedResponseError, _MALFORMED, label="Client error", server_message=detail)
     return build(
         HuggingFaceError,
         "Unexpected error from the client.",
+        label="Client error",
         server_message=f"{type(error).__name__}: {error}",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,3 +45,19 @@ def airflow_executable(tier: str) -> Path:
             pytrace=False,
         )
     return exe
+
+
+def migrate_db(airflow: Path, env: dict[str, str], home: Path, *, timeout: float = 180.0) -> None:
+    """``airflow db migrate`` for a server's fresh home; the test fails with its output if it fails."""
+    migrate = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if migrate.returncode != 0:
+        output = "\n".join((migrate.stdout + migrate.stderr).splitlines()[-60:])
+        pytest.fail(f"`airflow db migrate` failed with code {migrate.returncode}:\n{output}", pytrace=False)

@@ -101,3 +101,9 @@ def test_redact():
 def test_already_mapped_errors_pass_through():
     error = errors.ConfigurationError("bad")
     assert map_error(error, model=None, where="x") is error
+
+
+def test_a_client_side_error_is_not_quoted_as_the_server_s_words():
+    error = map_error(RuntimeError("boom"), model=None, where="x")
+    assert "Client error: RuntimeError: boom." in str(error)
+    assert "Server said" not in str(error)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.fakes.hf_api import FakeHF
-from tests.processes import airflow_executable, clean_environ, free_port, tail
+from tests.processes import airflow_executable, clean_environ, free_port, migrate_db, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -269,20 +269,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     env = stack_env(home, fake.url, api_port)
     stack = AirflowStack(url=f"http://127.0.0.1:{api_port}", home=home, fake=fake)
     try:
-        migrate = subprocess.run(
-            [str(airflow), "db", "migrate"],
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=MIGRATE_TIMEOUT,
-            check=False,
-        )
-        if migrate.returncode != 0:
-            output = "\n".join((migrate.stdout + migrate.stderr).splitlines()[-60:])
-            pytest.fail(
-                f"`airflow db migrate` failed with code {migrate.returncode}:\n{output}", pytrace=False
-            )
+        migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)
         for name, args in (
             ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port)]),
             ("scheduler", ["scheduler"]),

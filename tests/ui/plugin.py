@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.processes import airflow_executable, clean_environ, free_port, tail
+from tests.processes import airflow_executable, clean_environ, free_port, migrate_db, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -207,18 +207,7 @@ def airflow_server(
     fernet_key = Fernet.generate_key().decode()
     env = _server_env(home, fernet_key, fake_hf_server.url)
 
-    migrate = subprocess.run(
-        [str(airflow), "db", "migrate"],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=MIGRATE_TIMEOUT,
-        check=False,
-    )
-    if migrate.returncode != 0:
-        output = "\n".join((migrate.stdout + migrate.stderr).splitlines()[-60:])
-        pytest.fail(f"`airflow db migrate` failed with code {migrate.returncode}:\n{output}", pytrace=False)
+    migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)
 
     server, problem = _start_server(airflow, env, home, fernet_key)
     try:
