@@ -63,7 +63,7 @@ def airflow_db():
 def make_hook(monkeypatch):
     """Build a hook over a connection given as keyword arguments (``extra`` as a dict)."""
 
-    from airflow_provider_huggingface import models
+    from airflow_provider_huggingface._internal import model_check as models
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
     def make(conn_id: str = "hf_test", **conn):

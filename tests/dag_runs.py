@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_huggingface import models
+from airflow_provider_huggingface._internal import model_check as models
 
 ROOT = Path(__file__).resolve().parent.parent
 

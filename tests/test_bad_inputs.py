@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from tests.fakes.hf_api import Fault
 

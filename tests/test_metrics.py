@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_huggingface.chat import count_tokens
+from airflow_provider_huggingface._internal.chat import count_tokens
 
 TOKEN = "hf_metricstestcanary00001"
 
@@ -120,7 +120,7 @@ def test_a_reask_counts_the_tokens_of_both_calls(fake_hf, hook, stats):
 
 
 def test_tokens_of_a_failed_structured_call_are_counted(fake_hf, hook, stats):
-    from airflow_provider_huggingface.errors import StructuredOutputError
+    from airflow_provider_huggingface.exceptions import StructuredOutputError
 
     fake_hf.reply = "never JSON"
     with pytest.raises(StructuredOutputError):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from tests.fakes.hf_api import DEFAULT_REDIRECT_HOSTS, FakeHF, Fault, clear_hub_caches, redirect_hub_to
 

@@ -26,7 +26,7 @@ from airflow.providers.common.compat.sdk import (
     task_decorator_factory,
 )
 
-from airflow_provider_huggingface.errors import ConfigurationError
+from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_huggingface.chat import (
+from airflow_provider_huggingface._internal.chat import (
     ChatRequest,
     LineLogger,
     StreamAccumulator,
@@ -19,15 +19,20 @@ from airflow_provider_huggingface.chat import (
     completion_result,
     count_tokens,
 )
-from airflow_provider_huggingface.errors import (
+from airflow_provider_huggingface._internal.connection import ConnectionSettings, check_generation_settings
+from airflow_provider_huggingface._internal.error_mapping import map_error
+from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
+from airflow_provider_huggingface._internal.retry import (
+    RetryPolicy,
+    async_call_with_retries,
+    call_with_retries,
+)
+from airflow_provider_huggingface._internal.structured import parse_reply, reask, wants_json
+from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,
     StructuredOutputError,
-    map_error,
 )
-from airflow_provider_huggingface.retry import RetryPolicy, async_call_with_retries, call_with_retries
-from airflow_provider_huggingface.settings import ConnectionSettings, check_generation_settings
-from airflow_provider_huggingface.structured import parse_reply, reask, wants_json
 
 __all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
 
@@ -119,7 +124,7 @@ class HuggingFaceHook(BaseHook):
         return AsyncInferenceClient(**self._client_kwargs())
 
     def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
-        """This connection's view of :func:`airflow_provider_huggingface.errors.map_error`."""
+        """This connection's view of :func:`airflow_provider_huggingface.exceptions.map_error`."""
         return map_error(error, model=model, where=self.settings.where, secrets=(self.settings.token,))
 
     async def aget_settings(self) -> ConnectionSettings:
@@ -174,7 +179,7 @@ class HuggingFaceHook(BaseHook):
     def validate_model(self, request: ChatRequest) -> None:
         """On the router, ask the Hub whether the model can chat (cached per process)."""
         if request.model is not None and self.settings.base_url is None:
-            from airflow_provider_huggingface.models import check_model
+            from airflow_provider_huggingface._internal.model_check import check_model
 
             check_model(request.model, self.settings, self.log)
 
@@ -198,7 +203,7 @@ class HuggingFaceHook(BaseHook):
         With ``stream=True`` the reply reaches the task log line by line as it is generated;
         the result is the same. Transient failures are retried under the connection's policy.
         With ``validate_model=True`` a router call first asks the Hub whether the model can
-        chat (see :func:`airflow_provider_huggingface.models.check_model`). With a JSON
+        chat (see :func:`airflow_provider_huggingface._internal.model_check.check_model`). With a JSON
         ``response_format`` the result also holds ``"json"``, the parsed reply.
         """
         request = self.prepare_chat(
@@ -312,13 +317,10 @@ class HuggingFaceHook(BaseHook):
         settings = self.settings
         if settings.base_url or settings.provider == "auto" or not model:
             return
-        from huggingface_hub.inference._providers import get_provider_helper
-
         # A failure here is met again by the call itself, which maps it. That includes the helper
         # lookup: huggingface_hub < 1.26.1 does not know every provider in CHAT_PROVIDERS.
         with contextlib.suppress(Exception):
-            helper = get_provider_helper(settings.provider, task="conversational", model=model)
-            await asyncio.to_thread(helper._prepare_mapping_info, model)
+            await asyncio.to_thread(prepare_provider_mapping, settings.provider, model)
 
     def report(self, request: ChatRequest, result: dict[str, Any], seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""

@@ -8,11 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_huggingface.batching import BatchRun, run_to_end, summarize
-from airflow_provider_huggingface.errors import (
-    ConfigurationError,
-    PromptTemplateError,
-)
+from airflow_provider_huggingface.batch.engine import BatchRun, run_to_end, summarize
+from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
 
@@ -37,7 +34,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     The calls share one connection pool. At most ``max_concurrency`` are in flight; fewer after
     the server answers 429 or 503: the limit halves, no new call goes before the server's
     Retry-After, and the limit grows back a slot at a time (see
-    :mod:`airflow_provider_huggingface.concurrency`), so that a rate limit is met at the speed it
+    :mod:`airflow_provider_huggingface.batch.limiter`), so that a rate limit is met at the speed it
     allows rather than with a storm of retries. Each call retries under the connection's policy,
     each retry waiting for a slot like a new call. The task log shows progress every few seconds,
     not a line per call.
@@ -160,8 +157,8 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
 
         :raises PromptTemplateError, ConfigurationError: naming the index of the first bad item.
         """
-        from airflow_provider_huggingface.scope import prompt_scope
-        from airflow_provider_huggingface.templating import referenced_roots, render_prompt
+        from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
+        from airflow_provider_huggingface.prompts.scope import prompt_scope
 
         generation = self.chat_settings
         # The same for every item: a mistake there is no one item's, so it is checked on its own.

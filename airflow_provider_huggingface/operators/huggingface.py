@@ -123,8 +123,8 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
 
     def render_prompts(self, context: Context) -> tuple[str, str | None]:
         """The user and system prompts with every ``{{path}}`` filled in from the run."""
-        from airflow_provider_huggingface.scope import prompt_scope
-        from airflow_provider_huggingface.templating import render_prompt
+        from airflow_provider_huggingface.prompts.renderer import render_prompt
+        from airflow_provider_huggingface.prompts.scope import prompt_scope
 
         scope = prompt_scope(context)
         user = (

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_huggingface import errors
-from airflow_provider_huggingface.errors import HuggingFaceError
+from airflow_provider_huggingface import exceptions
+from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -58,7 +58,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_huggingface.chat import ChatRequest
+        from airflow_provider_huggingface._internal.chat import ChatRequest
         from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
         # The client's first import in a process takes about 0.3 s; in a thread it stalls no other trigger.
@@ -110,10 +110,10 @@ def error_event(error: HuggingFaceError) -> dict[str, Any]:
 def error_from_event(event: dict[str, Any]) -> HuggingFaceError:
     """The :class:`HuggingFaceError` subclass an error event names, with its message, to raise.
 
-    Only classes of :mod:`airflow_provider_huggingface.errors` are looked up, so a permanent error
+    Only classes of :mod:`airflow_provider_huggingface.exceptions` are looked up, so a permanent error
     (a bad token) stays an ``AirflowFailException`` that Airflow does not retry.
     """
-    cls = getattr(errors, str(event.get("error_class")), None)
+    cls = getattr(exceptions, str(event.get("error_class")), None)
     if not (isinstance(cls, type) and issubclass(cls, HuggingFaceError)):
         cls = HuggingFaceError
     return cls(

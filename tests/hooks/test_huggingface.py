@@ -7,7 +7,7 @@ import logging
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 from tests.fakes.hf_api import Fault
 

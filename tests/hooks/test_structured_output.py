@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from airflow_provider_huggingface.errors import StructuredOutputError
+from airflow_provider_huggingface.exceptions import StructuredOutputError
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 TOKEN = "hf_structuredtestcanary0001"

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_huggingface.errors import ConfigurationError, InvalidTokenError
+from airflow_provider_huggingface.exceptions import ConfigurationError, InvalidTokenError
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 from tests.fakes.hf_api import Fault
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_huggingface.errors import (
+from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,
     InvalidTokenError,

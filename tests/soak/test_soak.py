@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
 from tests.fakes.hf_api import Fault
 
 if TYPE_CHECKING:

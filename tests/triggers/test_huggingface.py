@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_huggingface.errors import (
+from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,
     InvalidTokenError,
@@ -170,7 +170,7 @@ def test_serialize_round_trips_and_holds_no_token(hook):
     "cls_name", ["InvalidTokenError", "ModelNotFoundError", "RateLimitError", "StructuredOutputError"]
 )
 def test_error_events_rebuild_the_same_class(cls_name):
-    from airflow_provider_huggingface import errors
+    from airflow_provider_huggingface import exceptions as errors
 
     cls = getattr(errors, cls_name)
     original = cls("where: what to do", status_code=418, request_id="r-1", server_message="said")

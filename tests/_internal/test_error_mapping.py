@@ -6,10 +6,11 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
-from airflow_provider_huggingface import errors
-from airflow_provider_huggingface.errors import map_error, redact
+from airflow_provider_huggingface import exceptions as errors
+from airflow_provider_huggingface._internal import hub_compat
+from airflow_provider_huggingface._internal.error_mapping import map_error, redact
 
-httpx = errors._http_module()
+httpx = hub_compat.http_module()
 TOKEN = "hf_secretsecretsecret"
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_huggingface.concurrency import AdaptiveLimiter, is_throttle
+from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter, is_throttle
 
 
 def answer(status: int | None, retry_after: float | None = None) -> SimpleNamespace:

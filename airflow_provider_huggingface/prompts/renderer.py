@@ -50,8 +50,8 @@ from collections.abc import Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.errors import PromptTemplateError
-from airflow_provider_huggingface.template_syntax import (
+from airflow_provider_huggingface.exceptions import PromptTemplateError
+from airflow_provider_huggingface.prompts.parser import (
     CACHE_SIZE,
     Node,
     TemplateProblem,

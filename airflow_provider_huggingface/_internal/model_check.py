@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.errors import ModelNotFoundError, ModelNotSupportedError, map_error, redact
+from airflow_provider_huggingface._internal.error_mapping import map_error, redact
+from airflow_provider_huggingface.exceptions import ModelNotFoundError, ModelNotSupportedError
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import logging
 
-    from airflow_provider_huggingface.settings import ConnectionSettings
+    from airflow_provider_huggingface._internal.connection import ConnectionSettings
 
 # Pipelines whose models take chat messages when they carry a chat template.
 _CHAT_PIPELINES = {"text-generation", "image-text-to-text"}

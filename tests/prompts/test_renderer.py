@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_huggingface import template_syntax, templating
-from airflow_provider_huggingface.errors import PromptTemplateError
-from airflow_provider_huggingface.templating import LazyScope, referenced_roots, render_prompt
+from airflow_provider_huggingface.exceptions import PromptTemplateError
+from airflow_provider_huggingface.prompts import parser as template_syntax
+from airflow_provider_huggingface.prompts import renderer as templating
+from airflow_provider_huggingface.prompts.renderer import LazyScope, referenced_roots, render_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SCOPE = {
     "httpRequest": {"data": "the quarterly report"},
@@ -437,7 +438,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_fast_path_never_imports_pybars() -> None:
     result = _python(
-        "import sys; from airflow_provider_huggingface.templating import render_prompt; "
+        "import sys; from airflow_provider_huggingface.prompts.renderer import render_prompt; "
         "assert 'pybars' not in sys.modules, 'imported at module top'; "
         "assert render_prompt('Hi {{a.b}} {{{a}}} {{json a}}', {'a': {'b': 1}}) == "
         '\'Hi 1 {"b": 1} {\\n  "b": 1\\n}\'; '

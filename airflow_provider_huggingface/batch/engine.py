@@ -10,7 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.errors import (
+from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     HuggingFacePermanentError,
     InvalidTokenError,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from huggingface_hub import AsyncInferenceClient
 
-    from airflow_provider_huggingface.concurrency import AdaptiveLimiter
+    from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
     from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 
@@ -155,7 +155,7 @@ class BatchRun:
     """
 
     def __init__(self, operator: HuggingFaceBatchChatOperator, hook: HuggingFaceHook, requests: list[Any]):
-        from airflow_provider_huggingface.concurrency import AdaptiveLimiter
+        from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
 
         self.operator = operator
         self.log = operator.log

@@ -5,13 +5,13 @@ import json
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_huggingface.errors import ConfigurationError
-from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
-from airflow_provider_huggingface.settings import (
+from airflow_provider_huggingface._internal.connection import (
     ConnectionSettings,
     check_generation_settings,
     check_model_id,
 )
+from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 TOKEN = "hf_abcdefghijklmnop"
 

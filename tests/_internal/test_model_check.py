@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
 from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_canarytokenformodeltests01"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_huggingface.errors import MalformedResponseError
+from airflow_provider_huggingface.exceptions import MalformedResponseError
 
 _UNSAFE_TAG = re.compile(r"[^A-Za-z0-9_./-]")
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Awaitable, Callable
 
-    from airflow_provider_huggingface.errors import HuggingFaceError
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 T = TypeVar("T")
 

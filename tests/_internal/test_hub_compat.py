@@ -9,7 +9,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from airflow_provider_huggingface import errors
+from airflow_provider_huggingface import exceptions as errors
+from airflow_provider_huggingface._internal import hub_compat
 
 # 1.x is what Airflow's common-ai provider pins (huggingface_hub<2); 2.x is the current line.
 SUPPORTED_MAJORS = {1: "httpx", 2: "httpx2"}
@@ -29,7 +30,7 @@ def test_huggingface_hub_line_is_supported(capsys: pytest.CaptureFixture[str]) -
     assert installed.major in SUPPORTED_MAJORS
     assert declared.specifier.contains(installed)
     # The provider must pick the HTTP library of the line it runs on, or map_error misses its errors.
-    assert errors._http_module().__name__ == SUPPORTED_MAJORS[installed.major]
+    assert hub_compat.http_module().__name__ == SUPPORTED_MAJORS[installed.major]
 
 
 @pytest.mark.parametrize("path", ["sync", "async"])
@@ -47,3 +48,12 @@ def test_a_provider_unknown_to_huggingface_hub_fails_mapped(hub_redirect, make_h
         else:
             asyncio.run(hook.achat(request))
     assert hub_redirect.chat_requests == []
+
+
+def test_private_api_used_by_hub_compat_is_still_there():
+    """Fails loudly when a huggingface_hub upgrade moves a private name that hub_compat relies on."""
+    from huggingface_hub.inference._providers import get_provider_helper
+
+    helper = get_provider_helper("together", task="conversational", model="owner/model")
+    assert callable(helper._prepare_mapping_info)
+    assert hub_compat.http_module().__name__ in {"httpx", "httpx2"}

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.templating import LazyScope
+from airflow_provider_huggingface.prompts.renderer import LazyScope
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_huggingface.errors import StructuredOutputError
-from airflow_provider_huggingface.structured import parse_reply, reask, schema_of, wants_json
+from airflow_provider_huggingface._internal.structured import parse_reply, reask, schema_of, wants_json
+from airflow_provider_huggingface.exceptions import StructuredOutputError
 
 ITEMS = {
     "type": "object",

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from airflow_provider_huggingface.errors import StructuredOutputError
+from airflow_provider_huggingface.exceptions import StructuredOutputError
 
 # Models often wrap JSON in a Markdown fence, alone or after a sentence.
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n(?P<body>.*?)\n?```", re.DOTALL | re.IGNORECASE)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from airflow_provider_huggingface.errors import HuggingFaceError
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 THROTTLE_STATUSES = frozenset({429, 503})
 

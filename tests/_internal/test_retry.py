@@ -4,13 +4,17 @@ import asyncio
 
 import pytest
 
-from airflow_provider_huggingface.errors import (
+from airflow_provider_huggingface._internal.retry import (
+    RetryPolicy,
+    async_call_with_retries,
+    call_with_retries,
+)
+from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     InvalidTokenError,
     RateLimitError,
     ServiceUnavailableError,
 )
-from airflow_provider_huggingface.retry import RetryPolicy, async_call_with_retries, call_with_retries
 
 
 def identity(exc):

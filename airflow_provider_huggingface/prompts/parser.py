@@ -1,5 +1,5 @@
 """Handlebars syntax for prompt templates: one pass over the source gives the nodes that both
-renderers of :mod:`airflow_provider_huggingface.templating` share, or a fault with its position."""
+renderers of :mod:`airflow_provider_huggingface.prompts.renderer` share, or a fault with its position."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_huggingface.errors import TOKENS_URL, ConfigurationError
+from airflow_provider_huggingface.exceptions import TOKENS_URL, ConfigurationError
 from airflow_provider_huggingface.provider_info import (
     CHAT_PROVIDERS,
     DEFAULT_MAX_RETRIES,

@@ -1,0 +1,27 @@
+"""Every use of huggingface_hub's private API, in one place.
+
+huggingface_hub does not promise these names; ``tests/_internal/test_hub_compat.py`` calls each
+function so that an upgrade that moves one fails loudly there rather than deep in a task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def http_module() -> Any:
+    """The HTTP library huggingface_hub uses: httpx2 on 2.x, httpx on 1.x."""
+    from huggingface_hub.utils import _http
+
+    return getattr(_http, "httpx2", None) or _http.httpx
+
+
+def prepare_provider_mapping(provider: str, model: str) -> None:
+    """Resolve (and let huggingface_hub cache) a named provider's mapping of ``model``.
+
+    It is a blocking Hub call; callers on an event loop run it in a thread.
+    """
+    from huggingface_hub.inference._providers import get_provider_helper
+
+    helper = get_provider_helper(provider, task="conversational", model=model)
+    helper._prepare_mapping_info(model)

@@ -1,0 +1,128 @@
+"""The provider's public exceptions.
+
+Every failure a DAG author can meet ends in a :class:`HuggingFaceError` whose message names
+the cause and the fix. Errors that another attempt cannot cure (a bad token, a missing model,
+a bad prompt) derive from ``AirflowFailException`` so Airflow does not spend task retries on
+them; the others are left to the hook's retry policy first and Airflow's task retries after.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+TOKENS_URL = "https://huggingface.co/settings/tokens"
+
+__all__ = [
+    "TOKENS_URL",
+    "ConfigurationError",
+    "EndpointUnreachableError",
+    "HuggingFaceError",
+    "HuggingFacePermanentError",
+    "HuggingFaceTransientError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "MalformedResponseError",
+    "ModelAccessError",
+    "ModelNotFoundError",
+    "ModelNotSupportedError",
+    "PaymentRequiredError",
+    "PromptTemplateError",
+    "RateLimitError",
+    "ResponseTimeoutError",
+    "ServiceUnavailableError",
+    "StructuredOutputError",
+]
+
+
+class HuggingFaceError(AirflowException):
+    """A Hugging Face call failed; the message says why and what to do.
+
+    :param message: the cause and the fix, in words a DAG author can act on.
+    :param status_code: the HTTP status the server answered, if any.
+    :param request_id: the server's request id, to quote to Hugging Face support.
+    :param server_message: what the server itself said.
+    :param retry_after: seconds the server asked us to wait (Retry-After, estimated_time).
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        server_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.server_message = server_message
+        self.retry_after = retry_after
+
+
+class HuggingFaceTransientError(HuggingFaceError):
+    """Another attempt may succeed: rate limits, loading models, server errors, timeouts."""
+
+    retryable = True
+
+
+class HuggingFacePermanentError(HuggingFaceError, AirflowFailException):
+    """Another attempt cannot succeed until someone changes something."""
+
+
+class RateLimitError(HuggingFaceTransientError):
+    """429: too many requests."""
+
+
+class ServiceUnavailableError(HuggingFaceTransientError):
+    """503 or another 5xx: the model is loading or the service is overloaded."""
+
+
+class ResponseTimeoutError(HuggingFaceTransientError):
+    """No answer within the connection's timeout."""
+
+
+class EndpointUnreachableError(HuggingFaceTransientError):
+    """The connection was refused or reset, or a stream was cut off."""
+
+
+class MalformedResponseError(HuggingFaceTransientError):
+    """The server answered, but not with a chat completion."""
+
+
+class InvalidTokenError(HuggingFacePermanentError):
+    """401: the token is missing, incorrect or expired."""
+
+
+class ModelAccessError(HuggingFacePermanentError):
+    """403: a gated model whose license is not accepted, or a token without permission."""
+
+
+class PaymentRequiredError(HuggingFacePermanentError):
+    """402: the account's included credits are used up."""
+
+
+class ModelNotFoundError(HuggingFacePermanentError):
+    """404: no such model, or the chosen provider does not serve it."""
+
+
+class ModelNotSupportedError(HuggingFacePermanentError):
+    """The model exists but cannot chat (no chat template, or no live provider)."""
+
+
+class InvalidRequestError(HuggingFacePermanentError):
+    """400/422: the server rejected the request's contents."""
+
+
+class ConfigurationError(HuggingFacePermanentError, ValueError):
+    """A connection or task argument is wrong; caught before any request is sent."""
+
+
+class PromptTemplateError(HuggingFacePermanentError, ValueError):
+    """A prompt template is malformed or refers to a value that does not exist."""
+
+
+class StructuredOutputError(HuggingFacePermanentError, ValueError):
+    """The model's reply is not JSON that fits the requested schema."""
