@@ -52,6 +52,7 @@ chromium:
 test: install llama chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-hub1
 
@@ -74,6 +75,7 @@ bench: install llama
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(HUB1_VENV) .pytest_cache .ruff_cache artifacts .airflow-demo
+	rm -rf $(VENV) $(HUB1_VENV) .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo

@@ -56,7 +56,8 @@ class HuggingFaceError(AirflowException):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        # AirflowException's status_code is the HTTP status of Airflow's own API; ours is the server's.
+        self.status_code = status_code  # type: ignore[assignment]
         self.request_id = request_id
         self.server_message = server_message
         self.retry_after = retry_after

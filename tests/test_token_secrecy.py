@@ -286,7 +286,8 @@ def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, 
     assert evidence.call("router test_connection", router.test_connection)[0]
     fake.valid_tokens = {"hf_someoneelse0000"}
     ok, message = evidence.call("router test_connection, token refused", router.test_connection)
-    assert not ok and "Invalid API key" in message
+    assert not ok
+    assert "Invalid API key" in message
     refused = evidence.call("router chat, token refused", lambda: router.chat(user_prompt="Hi", model="x/y"))
     assert isinstance(refused, errors.InvalidTokenError), refused
     fake.valid_tokens = None
@@ -312,9 +313,11 @@ def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, 
     home = Path(os.environ["AIRFLOW_HOME"])
     files = evidence.add_home(home)
     database = Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
-    assert database.is_file() and home in database.parents
+    assert database.is_file()
+    assert home in database.parents
     rows = evidence.add_database(database)
-    assert rows["xcom"] > 0 and rows["rendered_task_instance_fields"] > 0, rows
+    assert rows["xcom"] > 0, rows
+    assert rows["rendered_task_instance_fields"] > 0, rows
 
     found = evidence.hits()
     summary = (
@@ -365,7 +368,8 @@ def test_the_token_goes_only_to_the_server_the_connection_names(
         assert a.requests[a_before:] == []
         seen = requests_with_token(b)
         hosts = {r.headers.get("host") for r in seen}
-        assert seen and hosts <= DEFAULT_REDIRECT_HOSTS, hosts
+        assert seen
+        assert hosts <= DEFAULT_REDIRECT_HOSTS, hosts
         assert all(r.token == CANARY for r in seen)  # and there in Authorization only
         assert any("/hf-inference/" in r.path for r in seen)
         with capfd.disabled():

@@ -5,14 +5,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_provider_huggingface.exceptions import MalformedResponseError
 
 _UNSAFE_TAG = re.compile(r"[^A-Za-z0-9_./-]")
 
 
-def completion_result(output: Any, model: str | None) -> dict[str, Any]:
+class TokenUsage(TypedDict):
+    """The tokens a call was billed for."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class _ChatResultKeys(TypedDict):
+    text: str
+    model: str | None
+    finish_reason: str | None
+    usage: TokenUsage | None  # None where the server gives no usage
+
+
+class ChatResult(_ChatResultKeys, total=False):
+    """A chat call's result, the XCom ``return_value`` of the chat operators: plain JSON."""
+
+    json: Any  # the parsed reply, with a JSON response_format only
+
+
+def completion_result(output: Any, model: str | None) -> ChatResult:
     """The plain-JSON result of a non-streamed completion."""
     choices = getattr(output, "choices", None)
     if not choices:
@@ -36,7 +57,7 @@ def served_model(output: Any) -> str | None:
     return None if model in (None, "", "dummy") else model
 
 
-def usage_dict(usage: Any) -> dict[str, int] | None:
+def usage_dict(usage: Any) -> TokenUsage | None:
     if usage is None:
         return None
     return {
@@ -61,14 +82,18 @@ class ChatRequest:
         return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
 
 
-def add_usage(first: dict[str, int] | None, second: dict[str, int] | None) -> dict[str, int] | None:
+def add_usage(first: TokenUsage | None, second: TokenUsage | None) -> TokenUsage | None:
     """The usage of two calls together (None counts as nothing, unless both are None)."""
     if first is None or second is None:
         return second if first is None else first
-    return {key: first.get(key, 0) + second.get(key, 0) for key in second}
+    return {
+        "prompt_tokens": first["prompt_tokens"] + second["prompt_tokens"],
+        "completion_tokens": first["completion_tokens"] + second["completion_tokens"],
+        "total_tokens": first["total_tokens"] + second["total_tokens"],
+    }
 
 
-def count_tokens(model: str | None, usage: dict[str, int]) -> None:
+def count_tokens(model: str | None, usage: TokenUsage | None) -> None:
     """Add a call's token usage to Airflow's metrics, per model (the total is their sum)."""
     if not usage:
         return
@@ -87,7 +112,7 @@ class StreamAccumulator:
         self.model = model
         self.parts: list[str] = []
         self.finish_reason: str | None = None
-        self.usage: dict[str, int] | None = None
+        self.usage: TokenUsage | None = None
 
     def add(self, chunk: Any) -> str:
         """Take one chunk; return the text it adds."""
@@ -102,7 +127,7 @@ class StreamAccumulator:
         self.parts.append(text)
         return text
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ChatResult:
         if self.finish_reason is None:
             raise MalformedResponseError(
                 "The stream ended before the server said it was finished; the reply may be incomplete. "

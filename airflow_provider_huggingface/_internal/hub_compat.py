@@ -13,7 +13,7 @@ def http_module() -> Any:
     """The HTTP library huggingface_hub uses: httpx2 on 2.x, httpx on 1.x."""
     from huggingface_hub.utils import _http
 
-    return getattr(_http, "httpx2", None) or _http.httpx
+    return getattr(_http, "httpx2", None) or getattr(_http, "httpx", None)
 
 
 def prepare_provider_mapping(provider: str, model: str) -> None:
@@ -23,5 +23,5 @@ def prepare_provider_mapping(provider: str, model: str) -> None:
     """
     from huggingface_hub.inference._providers import get_provider_helper
 
-    helper = get_provider_helper(provider, task="conversational", model=model)
+    helper = get_provider_helper(provider, task="conversational", model=model)  # type: ignore[arg-type]
     helper._prepare_mapping_info(model)

@@ -11,9 +11,8 @@ from airflow_provider_huggingface.exceptions import ModelNotFoundError, ModelNot
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    import logging
-
     from airflow_provider_huggingface._internal.connection import ConnectionSettings
+    from airflow_provider_huggingface._internal.retry import TaskLog
 
 # Pipelines whose models take chat messages when they carry a chat template.
 _CHAT_PIPELINES = {"text-generation", "image-text-to-text"}
@@ -21,7 +20,7 @@ _checked: dict[tuple[str, str, int], None] = {}
 _lock = threading.Lock()
 
 
-def check_model(model: str, settings: ConnectionSettings, log: logging.Logger) -> None:
+def check_model(model: str, settings: ConnectionSettings, log: TaskLog) -> None:
     """Fail with the user guide's advice when ``model`` cannot answer a chat on the router.
 
     A Hub that cannot be reached is no reason to fail a task: the call itself will tell.

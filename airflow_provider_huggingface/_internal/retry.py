@@ -12,15 +12,22 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Awaitable, Callable
 
     from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 T = TypeVar("T")
+
+
+class TaskLog(Protocol):
+    """What the provider writes to: a ``logging.Logger``, or the structlog logger of Airflow's task SDK."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,7 @@ class RetryPolicy:
         return error.retryable and retry <= self.max_retries
 
 
-def _log_retry(
-    log: logging.Logger | None, retry: int, policy: RetryPolicy, error: HuggingFaceError, wait: float
-):
+def _log_retry(log: TaskLog | None, retry: int, policy: RetryPolicy, error: HuggingFaceError, wait: float):
     if log is not None:
         cause = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
         log.warning(
@@ -71,7 +76,7 @@ def call_with_retries(
     *,
     policy: RetryPolicy,
     map_error: Callable[[BaseException], HuggingFaceError],
-    log: logging.Logger | None = None,
+    log: TaskLog | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``call`` under ``policy``; raise the mapped error when it fails for good."""
@@ -96,7 +101,7 @@ async def async_call_with_retries(
     *,
     policy: RetryPolicy,
     map_error: Callable[[BaseException], HuggingFaceError],
-    log: logging.Logger | None = None,
+    log: TaskLog | None = None,
     on_retry: Callable[[HuggingFaceError], None] | None = None,
 ) -> T:
     """The asynchronous twin of :func:`call_with_retries`, for triggers and batches."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from airflow_provider_huggingface.exceptions import StructuredOutputError
 
@@ -14,8 +14,12 @@ _MAX_DETAIL = 200
 _NOT_JSON = object()
 
 
-def wants_json(response_format: dict[str, Any] | None) -> bool:
-    return bool(response_format) and response_format.get("type") in ("json_object", "json_schema", "json")
+def wants_json(response_format: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    return response_format is not None and response_format.get("type") in (
+        "json_object",
+        "json_schema",
+        "json",
+    )
 
 
 def schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:

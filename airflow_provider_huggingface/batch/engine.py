@@ -218,17 +218,22 @@ class BatchRun:
             self.next_index += 1
             request = self.requests[index]
             self.requests[index] = None  # the result takes its place
-            assert request is not None
+            if request is None:  # each index is handed out once: a second visit is a bug of ours
+                raise RuntimeError(f"Batch request {index} was handed out twice")
             try:
                 result = await self.hook.achat(
-                    request, client=client, on_retry=self._retried, report=False, retry_log=self.retry_log
+                    request,
+                    client=client,  # type: ignore[arg-type]  # stands in for AsyncInferenceClient
+                    on_retry=self._retried,
+                    report=False,
+                    retry_log=self.retry_log,
                 )
             except _Stopped:
                 return  # counted as not sent
             except HuggingFaceError as error:
                 self._failed(index, error)
             else:
-                self.results[index] = result
+                self.results[index] = dict(result)  # a ChatResult, among error entries
                 self.succeeded += 1
                 count_tokens(result["model"], result["usage"])
 

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_huggingface._internal.chat import (
     ChatRequest,
+    ChatResult,
     LineLogger,
     StreamAccumulator,
     add_usage,
@@ -197,7 +198,7 @@ class HuggingFaceHook(BaseHook):
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         validate_model: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ChatResult:
         """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
 
         With ``stream=True`` the reply reaches the task log line by line as it is generated;
@@ -236,8 +237,8 @@ class HuggingFaceHook(BaseHook):
         self.report(request, result, time.monotonic() - started)
         return result
 
-    def _send(self, messages: list[dict[str, str]], request: ChatRequest, stream: bool) -> dict[str, Any]:
-        def call() -> dict[str, Any]:
+    def _send(self, messages: list[dict[str, str]], request: ChatRequest, stream: bool) -> ChatResult:
+        def call() -> ChatResult:
             if stream:
                 return self._stream_chat(messages, request.model, request.generation)
             output = self.client.chat_completion(messages, model=request.model, **request.generation)
@@ -260,7 +261,7 @@ class HuggingFaceHook(BaseHook):
         on_retry: Callable[[HuggingFaceError], None] | None = None,
         report: bool = True,
         retry_log: Any = None,
-    ) -> dict[str, Any]:
+    ) -> ChatResult:
         """The asynchronous twin of :meth:`chat`, for a request built by :meth:`prepare_chat`.
 
         Call :meth:`aget_settings` first when running inside an event loop.
@@ -280,8 +281,8 @@ class HuggingFaceHook(BaseHook):
         started = time.monotonic()
         response_format = request.generation.get("response_format")
 
-        async def send(messages: list[dict[str, str]]) -> dict[str, Any]:
-            async def call() -> dict[str, Any]:
+        async def send(messages: list[dict[str, str]]) -> ChatResult:
+            async def call() -> ChatResult:
                 output = await client.chat_completion(messages, model=request.model, **request.generation)
                 return completion_result(output, request.model)
 
@@ -322,24 +323,27 @@ class HuggingFaceHook(BaseHook):
         with contextlib.suppress(Exception):
             await asyncio.to_thread(prepare_provider_mapping, settings.provider, model)
 
-    def report(self, request: ChatRequest, result: dict[str, Any], seconds: float) -> None:
+    def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""
-        usage = result["usage"] or {}
+        usage = result["usage"]
         self.log.info(
             "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
             request,
             result["finish_reason"],
-            usage.get("prompt_tokens", "n/a"),
-            usage.get("completion_tokens", "n/a"),
+            usage["prompt_tokens"] if usage else "n/a",
+            usage["completion_tokens"] if usage else "n/a",
             len(result["text"]),
             seconds,
         )
 
-    def _stream_chat(self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]):
+    def _stream_chat(
+        self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]
+    ) -> ChatResult:
         lines = LineLogger(self.log)
         acc = StreamAccumulator(model)
         try:
-            for chunk in self.client.chat_completion(
+            # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
+            for chunk in self.client.chat_completion(  # type: ignore[call-overload]
                 messages, model=model, stream=True, stream_options={"include_usage": True}, **generation
             ):
                 lines.feed(acc.add(chunk))

@@ -177,12 +177,10 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         for index, item in enumerate(items):
             item_scope = _ItemScope(scope, item)
             try:
-                prompts = {
-                    field: fixed[field]
-                    if field in fixed
-                    else render_prompt(template, item_scope, field=field)
-                    for field, template in fields.items()
-                }
+                prompts: dict[str, Any] = dict(fixed)
+                for field, template in fields.items():
+                    if template and field not in fixed:
+                        prompts[field] = render_prompt(template, item_scope, field=field)
                 requests.append(hook.prepare_chat(**prompts, **generation))
             except (PromptTemplateError, ConfigurationError) as error:
                 raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_huggingface._internal.chat import ChatResult
+
 
 class ChatSettingsMixin:
     """The model and generation settings of a chat operator, as the hook takes them."""
@@ -137,7 +139,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         )
         return user, system
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> ChatResult:
         user_prompt, system_prompt = self.render_prompts(context)
         if self.deferrable:
             self.defer_chat(user_prompt, system_prompt)
@@ -176,7 +178,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             timeout=self.execution_timeout,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> ChatResult:
         """Resume after the trigger: return its result, or raise the error it carried."""
         from airflow_provider_huggingface.triggers.huggingface import error_from_event
 

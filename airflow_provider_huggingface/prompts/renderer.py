@@ -54,6 +54,7 @@ from airflow_provider_huggingface.exceptions import PromptTemplateError
 from airflow_provider_huggingface.prompts.parser import (
     CACHE_SIZE,
     Node,
+    Path,
     TemplateProblem,
     parse,
     root_name,
@@ -153,9 +154,14 @@ class _Frame:
         self.parent = self.index = self.key = self.first = self.last = None
 
 
+def _path_of(node: Node) -> Path:
+    if node.path is None:  # the parser gives every value tag a path: a bug of ours, not the template's
+        raise RuntimeError(f"Template tag {node.text!r} reached the renderer without a path")
+    return node.path
+
+
 def _resolve(frame: Any, node: Node, *, strict: bool) -> Any:
-    path = node.path
-    assert path is not None
+    path = _path_of(node)
     for _ in range(path.up):
         frame = frame.parent
     if path.data:
@@ -233,8 +239,7 @@ def _render_simple(nodes: tuple[Node, ...], scope: Mapping[str, Any]) -> str:
 
 
 def _missing(node: Node, number: int, parent: Any, root: Mapping[str, Any]) -> str:
-    path = node.path
-    assert path is not None
+    path = _path_of(node)
     segment = path.segments[number]
     prefix = "../" * path.up + ("@root." if path.root else "")
     if number:

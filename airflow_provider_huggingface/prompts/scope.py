@@ -24,7 +24,8 @@ def prompt_scope(context: Context, **extra: Any) -> LazyScope:
     :param extra: more names, e.g. the batch operator's ``item``; they win over task ids.
     """
     ti = context["ti"]
-    values: dict[str, Any] = {name: context[name] for name in _CONTEXT_NAMES if context.get(name)}
+    names: Mapping[str, Any] = context
+    values: dict[str, Any] = {name: names[name] for name in _CONTEXT_NAMES if names.get(name)}
     values["dag_id"] = ti.dag_id
     values["task_id"] = ti.task_id
     values["params"] = dict(context.get("params") or {})

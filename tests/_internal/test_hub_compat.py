@@ -42,11 +42,12 @@ def test_a_provider_unknown_to_huggingface_hub_fails_mapped(hub_redirect, make_h
     hook = make_hook(password="hf_x", extra={"provider": "baseten"})
     request = hook.prepare_chat(user_prompt="hi", model="meta-llama/Llama-3.1-8B-Instruct")
 
+    if path == "sync":
+        call = lambda: hook.chat(user_prompt="hi", model=request.model)  # noqa: E731
+    else:
+        call = lambda: asyncio.run(hook.achat(request))  # noqa: E731
     with pytest.raises(errors.HuggingFaceError, match="baseten"):
-        if path == "sync":
-            hook.chat(user_prompt="hi", model=request.model)
-        else:
-            asyncio.run(hook.achat(request))
+        call()
     assert hub_redirect.chat_requests == []
 
 

@@ -47,10 +47,12 @@ def test_starts_at_the_maximum_and_makes_the_next_caller_wait():
         slots = await hold(limiter, 3)
         waiter = asyncio.ensure_future(limiter.slot().__aenter__())
         await asyncio.sleep(0)
-        assert not waiter.done() and limiter.in_flight == 3
+        assert not waiter.done()
+        assert limiter.in_flight == 3
         await release(slots[:1])
         await asyncio.sleep(0)
-        assert waiter.done() and limiter.in_flight == 3
+        assert waiter.done()
+        assert limiter.in_flight == 3
         await release(slots[1:])
         assert limiter.in_flight == 1
 
@@ -71,7 +73,8 @@ def test_a_429_halves_the_limit_once_per_generation():
         for _ in range(5):
             for slot in slots:
                 slot.on_retry(answer(429))
-        assert limiter.slots == 1 and limiter.limit == 1  # the floor
+        assert limiter.slots == 1
+        assert limiter.limit == 1
         await release(slots)
 
     run(scenario())
@@ -84,13 +87,15 @@ def test_only_429_and_503_lower_the_limit():
         for status in (500, 502, 401, 400, None):
             slot.on_retry(answer(status))
             slot.failed(answer(status))
-        assert limiter.limit == 8 and limiter.decreases == 0
+        assert limiter.limit == 8
+        assert limiter.decreases == 0
         slot.failed(answer(429))  # a final 429 counts as well
         assert limiter.limit == 4
         await release([slot])
 
     run(scenario())
-    assert is_throttle(answer(503)) and not is_throttle(ValueError("no status"))
+    assert is_throttle(answer(503))
+    assert not is_throttle(ValueError("no status"))
 
 
 def test_successes_add_one_over_the_limit_up_to_the_maximum():
@@ -110,7 +115,8 @@ def test_successes_add_one_over_the_limit_up_to_the_maximum():
         for _ in range(200):
             clock.now += 60
             slot.succeeded()
-        assert limiter.limit == 8 and limiter.slots == 8
+        assert limiter.limit == 8
+        assert limiter.slots == 8
         await release([slot])
 
     run(scenario())
@@ -166,17 +172,23 @@ def test_failing_again_at_the_same_level_doubles_the_step_and_a_level_that_holds
             return limiter.slots
 
         slot.on_retry(answer(429))  # failed at 4: 2 slots, step 1
-        assert grow(0.9) == 2 and grow(0.1) == 3
+        assert grow(0.9) == 2
+        assert grow(0.1) == 3
         slot.on_retry(answer(429))  # failed again below 4: step 2
         assert limiter.slots == 1
-        assert grow(1.9) == 1 and grow(0.1) == 2
+        assert grow(1.9) == 1
+        assert grow(0.1) == 2
         slot.on_retry(answer(429))  # and again: step 4, the cap
-        assert grow(3.9) == 1 and grow(0.1) == 2
+        assert grow(3.9) == 1
+        assert grow(0.1) == 2
         slot.on_retry(answer(429))
-        assert grow(3.9) == 1 and grow(0.1) == 2  # still 4: capped
+        assert grow(3.9) == 1
+        assert grow(0.1) == 2
         # Level 2 holds for a whole step: the next slots open faster (step 2, then 1).
-        assert grow(3.9) == 2 and grow(0.1) == 3
-        assert grow(1.9) == 3 and grow(0.1) == 4
+        assert grow(3.9) == 2
+        assert grow(0.1) == 3
+        assert grow(1.9) == 3
+        assert grow(0.1) == 4
         # A failure above the level that failed last: the server's capacity changed; back to 1 s.
         slot.on_retry(answer(429))
         assert limiter.slots == 2
@@ -192,19 +204,23 @@ def test_a_retry_after_closes_the_gate_to_new_calls_for_that_long():
         throttled, old = await hold(limiter, 2)
         throttled.on_retry(answer(429, retry_after=0.05))
         await release([throttled])
-        assert limiter.slots == 2 and limiter.in_flight == 1
+        assert limiter.slots == 2
+        assert limiter.in_flight == 1
         waiter = asyncio.ensure_future(limiter.slot().__aenter__())
         await asyncio.sleep(0)
         assert not waiter.done()  # a free slot, but the server asked to wait
         await asyncio.wait_for(waiter, timeout=5)  # a timer reopens the gate
-        assert limiter.in_flight == 2 and limiter.waiting_for_server == 0
+        assert limiter.in_flight == 2
+        assert limiter.waiting_for_server == 0
         # A 429 of a call sent before the decrease changes no limit; its Retry-After still counts.
         old.on_retry(answer(429, retry_after=30))
-        assert limiter.slots == 2 and limiter.waiting_for_server > 29
+        assert limiter.slots == 2
+        assert limiter.waiting_for_server > 29
         await release([old])
         waiter = asyncio.ensure_future(limiter.slot().__aenter__())
         await asyncio.sleep(0)
-        assert not waiter.done() and limiter.in_flight == 1
+        assert not waiter.done()
+        assert limiter.in_flight == 1
         waiter.cancel()
 
     run(scenario())
@@ -222,7 +238,8 @@ def test_a_lowered_limit_lets_no_new_call_in_until_the_calls_in_flight_drop_belo
         assert not waiter.done()  # 2 in flight, 2 allowed
         await release(slots[2:3])
         await asyncio.sleep(0)
-        assert waiter.done() and limiter.in_flight == 2
+        assert waiter.done()
+        assert limiter.in_flight == 2
         await release([slots[3], await waiter])
         assert limiter.in_flight == 0
 
@@ -256,7 +273,9 @@ def test_a_waiter_cancelled_after_being_granted_passes_its_slot_on():
         first.cancel()  # ...which is cancelled before it runs
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        assert first.cancelled() and second.done() and limiter.in_flight == 1
+        assert first.cancelled()
+        assert second.done()
+        assert limiter.in_flight == 1
 
     run(scenario())
 
@@ -292,7 +311,8 @@ def test_in_flight_never_exceeds_the_limit_nor_the_maximum_under_random_answers(
                     slot.succeeded()
 
         await asyncio.gather(*(call() for _ in range(500)))
-        assert limiter.in_flight == 0 and limiter.decreases > 0
+        assert limiter.in_flight == 0
+        assert limiter.decreases > 0
         assert len(seen) == 500
         assert max(n for n, _ in seen) <= 6
         # Each call was let in while fewer than the current limit were in flight.

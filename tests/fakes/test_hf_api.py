@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,16 +63,21 @@ def test_chat_completion_parses_and_records(fake_hf: FakeHF) -> None:
     assert out.choices[0].message.content == "Hello from the fake"
     assert out.choices[0].message.role == "assistant"
     assert out.choices[0].finish_reason == "stop"
-    assert out.object == "chat.completion" and out.id.startswith("chatcmpl-")
+    assert out.object == "chat.completion"
+    assert out.id.startswith("chatcmpl-")
     # base_url mode sends model "dummy" when none is given; like TGI, the fake answers with its own name.
     assert out.model == "fake-model"
     assert (out.usage.prompt_tokens, out.usage.completion_tokens, out.usage.total_tokens) == (6, 4, 10)
 
     (rec,) = fake_hf.chat_requests
-    assert rec.path == "/v1/chat/completions" and rec.status == 200
-    assert rec.headers["authorization"] == "Bearer hf_x" and rec.token == "hf_x"
+    assert rec.path == "/v1/chat/completions"
+    assert rec.status == 200
+    assert rec.headers["authorization"] == "Bearer hf_x"
+    assert rec.token == "hf_x"
     assert rec.headers["x-hf-bill-to"] == "my-org"
-    assert rec.body["max_tokens"] == 50 and rec.body["seed"] == 7 and rec.body["stream"] is False
+    assert rec.body["max_tokens"] == 50
+    assert rec.body["seed"] == 7
+    assert rec.body["stream"] is False
     assert rec.body["messages"] == MESSAGES
 
 
@@ -89,7 +95,8 @@ def test_stream_yields_text_finish_reason_and_usage(fake_hf: FakeHF) -> None:
     assert len(text_chunks) == 5
     assert [c.choices[0].finish_reason for c in text_chunks] == [None] * 4 + ["stop"]
     assert all(c.object == "chat.completion.chunk" and c.model == "my-model" for c in chunks)
-    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 6 + 5
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.total_tokens == 6 + 5
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(fake_hf: FakeHF) -> None:
@@ -112,7 +119,8 @@ def test_reply_callable_max_tokens_and_stop(fake_hf: FakeHF) -> None:
     assert chat(fake_hf).choices[0].message.content == "echo: Say hello to me"
 
     out = chat(fake_hf, max_tokens=2)
-    assert out.choices[0].message.content == "echo: Say" and out.choices[0].finish_reason == "length"
+    assert out.choices[0].message.content == "echo: Say"
+    assert out.choices[0].finish_reason == "length"
     assert chat(fake_hf, stop=["hello"]).choices[0].message.content == "echo: Say "
 
 
@@ -162,7 +170,8 @@ def test_async_client_is_redirected_too(hub_redirect: FakeHF) -> None:
 
 def test_whoami(hub_redirect: FakeHF) -> None:
     me = HfApi(token="hf_anything").whoami()
-    assert me["name"] == "fake-user" and me["auth"]["accessToken"]["role"] == "read"
+    assert me["name"] == "fake-user"
+    assert me["auth"]["accessToken"]["role"] == "read"
 
     hub_redirect.valid_tokens = {"hf_good"}
     assert HfApi(token="hf_good").whoami()["type"] == "user"
@@ -175,14 +184,16 @@ def test_whoami(hub_redirect: FakeHF) -> None:
 def test_model_info_registry(hub_redirect: FakeHF) -> None:
     api = HfApi(token="hf_x")
     info = api.model_info(MISTRAL)
-    assert info.pipeline_tag == "text-generation" and "conversational" in info.tags
+    assert info.pipeline_tag == "text-generation"
+    assert "conversational" in info.tags
     assert [(m.provider, m.status, m.task) for m in info.inference_provider_mapping] == [
         ("hf-inference", "live", "conversational")
     ]
 
     # With `expand`, only the requested properties come back (like the Hub).
     expanded = api.model_info(MISTRAL, expand=["inferenceProviderMapping"])
-    assert expanded.pipeline_tag is None and expanded.inference_provider_mapping
+    assert expanded.pipeline_tag is None
+    assert expanded.inference_provider_mapping
     assert hub_redirect.requests[-1].query == {"expand": ["inferenceProviderMapping"]}
 
     assert api.model_info("bigcode/starcoder2-15b").inference_provider_mapping == []
@@ -256,7 +267,8 @@ def test_status_faults_raise_hf_http_error(fake_hf: FakeHF, fault: Fault, status
         chat(fake_hf)
     assert exc.value.response.status_code == status
     assert text in str(exc.value)
-    assert fake_hf.chat_requests[0].status == status and fake_hf.chat_requests[0].fault is fault
+    assert fake_hf.chat_requests[0].status == status
+    assert fake_hf.chat_requests[0].fault is fault
 
 
 def test_loading_body_has_estimated_time(fake_hf: FakeHF) -> None:
@@ -297,8 +309,9 @@ def test_cut_stream_delivers_chunks_before_failing(fake_hf: FakeHF) -> None:
     fake_hf.enqueue(Fault.cut_stream(after_chunks=2))
     got: list[str] = []
     inference = client(fake_hf)
-    with pytest.raises(httpx.RemoteProtocolError):
-        for chunk in inference.chat_completion(MESSAGES, stream=True):
+    stream = inference.chat_completion(MESSAGES, stream=True)
+    with pytest.raises(httpx.RemoteProtocolError):  # noqa: PT012 - the chunks before the cut are the point
+        for chunk in stream:
             got.append(chunk.choices[0].delta.content)
     assert got == ["Hello ", "from "]
 
@@ -312,13 +325,13 @@ def test_stream_error_event_raises_overloaded(fake_hf: FakeHF) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_malformed_json_raises_value_error(fake_hf: FakeHF, stream: bool) -> None:
     fake_hf.enqueue(Fault.malformed_json())
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         stream_text(fake_hf) if stream else chat(fake_hf)
 
 
 def test_html_page_with_200(fake_hf: FakeHF) -> None:
     fake_hf.enqueue(Fault.html())
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError):
         chat(fake_hf)
     # A stream answered by an HTML page has no `data:` lines: huggingface_hub yields nothing, silently.
     fake_hf.enqueue(Fault.html())
@@ -403,7 +416,8 @@ def test_max_in_flight_counts_concurrent_requests(fake_hf: FakeHF) -> None:
     shared = client(fake_hf)
     with ThreadPoolExecutor(max_workers=40) as pool:
         outs = list(pool.map(lambda _: shared.chat_completion(MESSAGES), range(40)))
-    assert len(outs) == 40 and all(o.choices[0].message.content for o in outs)
+    assert len(outs) == 40
+    assert all(o.choices[0].message.content for o in outs)
     assert fake_hf.max_in_flight >= 30
     assert len(fake_hf.chat_requests) == 40
 
@@ -411,14 +425,16 @@ def test_max_in_flight_counts_concurrent_requests(fake_hf: FakeHF) -> None:
 def test_rate_limit_answers_429_past_the_limit(fake_hf: FakeHF) -> None:
     fake_hf.rate_limit = 5
     statuses = []
+    retry_after = []
     for _ in range(8):
         try:
             chat(fake_hf)
             statuses.append(200)
         except HfHubHTTPError as exc:
             statuses.append(exc.response.status_code)
-            assert int(exc.response.headers["Retry-After"]) >= 1
+            retry_after.append(int(exc.response.headers["Retry-After"]))
     assert statuses == [200] * 5 + [429] * 3
+    assert min(retry_after) >= 1
 
 
 def test_stop_does_not_wait_for_hanging_handlers() -> None:
@@ -439,4 +455,5 @@ def test_stop_does_not_wait_for_hanging_handlers() -> None:
     fake.stop()
     assert time.monotonic() - start < 2
     thread.join(timeout=3)
-    assert not thread.is_alive() and errors
+    assert not thread.is_alive()
+    assert errors

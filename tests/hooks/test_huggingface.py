@@ -192,7 +192,8 @@ def test_test_connection_with_a_bad_token_gives_guidance(hub_redirect, router_ho
     hub_redirect.valid_tokens = {"hf_someoneelse"}
     ok, message = router_hook.test_connection()
     assert not ok
-    assert "Invalid API key" in message and "starts with hf_" in message
+    assert "Invalid API key" in message
+    assert "starts with hf_" in message
     assert TOKEN not in message
 
 
@@ -204,17 +205,21 @@ def test_test_connection_on_an_endpoint(fake_hf, endpoint_hook):
 
 def test_test_connection_reports_unreachable_endpoint_and_bad_config(make_hook):
     ok, message = make_hook(host="http://127.0.0.1:9", extra={"timeout": 1}).test_connection()
-    assert not ok and "Could not reach" in message
+    assert not ok
+    assert "Could not reach" in message
     ok, message = make_hook(host="no-scheme.example").test_connection()
-    assert not ok and "has no http:// or https:// scheme" in message
+    assert not ok
+    assert "has no http:// or https:// scheme" in message
     ok, message = make_hook().test_connection()
-    assert not ok and "has no Hugging Face API token" in message
+    assert not ok
+    assert "has no Hugging Face API token" in message
 
 
 def test_test_connection_times_out_with_guidance(fake_hf, make_hook):
     fake_hf.enqueue(Fault.hang(seconds=5).at("/v1/models"))
     ok, message = make_hook(host=fake_hf.url, extra={"timeout": 0.5}).test_connection()
-    assert not ok and "timeout" in message
+    assert not ok
+    assert "timeout" in message
 
 
 def test_the_token_is_never_logged_nor_in_errors(fake_hf, make_hook, caplog, capsys):

@@ -51,7 +51,8 @@ def test_results_are_in_input_order_with_prompts_rendered_per_item(fake_conn, ru
     log = capsys.readouterr().out
     assert "Batch finished: 5/5 done" in log
     assert "Batch progress:" in log
-    assert "Chat:" not in log and "HTTP Request" not in log  # no line per call
+    assert "Chat:" not in log
+    assert "HTTP Request" not in log
 
 
 def test_inputs_may_be_plain_values_from_an_upstream_task(fake_conn, run_dag):
@@ -74,11 +75,14 @@ def test_429s_are_retried_under_a_lowered_limit_and_every_item_finishes(fake_con
     assert summary["succeeded"] == 40
     assert [r["text"].split(":")[1] for r in summary["results"]] == [f" q{i}" for i in range(40)]
     statuses = [r.status for r in fake_conn.chat_requests]
-    assert statuses.count(429) > 0 and statuses.count(200) == 40
+    assert statuses.count(429) > 0
+    assert statuses.count(200) == 40
     assert fake_conn.max_in_flight <= 4
     log = capsys.readouterr().out
     lowered = re.search(r"Batch finished: .* (\d+) retries; .* lowered (\d+) time", log)
-    assert lowered and int(lowered.group(1)) == statuses.count(429) and int(lowered.group(2)) >= 1
+    assert lowered
+    assert int(lowered.group(1)) == statuses.count(429)
+    assert int(lowered.group(2)) >= 1
     # Five retry lines, then one saying the rest are counted.
     assert len(re.findall(r"Retry \d/\d+ in", log)) == min(5, statuses.count(429))
 
@@ -99,7 +103,8 @@ def test_a_rejected_token_stops_the_batch_early_and_fails_it(fake_conn, run_dag,
     assert len(fake_conn.chat_requests) <= 4  # those already in flight, not 200
     log = capsys.readouterr().out
     assert "The batch stopped: item" in log
-    assert "InvalidTokenError" in log and "Invalid API key" in log
+    assert "InvalidTokenError" in log
+    assert "Invalid API key" in log
     assert "Stopping the batch" in log
     assert TOKEN not in log
 
@@ -248,7 +253,8 @@ def test_the_same_permanent_failure_on_the_first_items_stops_even_a_tolerant_bat
     result = operator(inputs=list(range(100)), max_concurrency=2, max_failed_fraction=1).execute(
         stub_context()
     )
-    assert result["succeeded"] == 0 and result["failed"] == 100
+    assert result["succeeded"] == 0
+    assert result["failed"] == 100
     assert len(fake_conn.chat_requests) <= 12  # ten alike, and those already in flight
     assert result["not_sent"] >= 88
     assert (

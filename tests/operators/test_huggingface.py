@@ -22,7 +22,8 @@ def test_prompts_are_rendered_from_real_xcoms(fake_conn, run_dag):
     first, second = fake_conn.chat_requests
     system, user = first.body["messages"]
     assert system["role"] == "system"
-    assert system["content"].startswith("Run manual__") and "of hf_templates, task chat." in system["content"]
+    assert system["content"].startswith("Run manual__")
+    assert "of hf_templates, task chat." in system["content"]
     assert user["content"].splitlines() == [
         'data=Paris & <Lyon> "quoted"',
         "deep=42",
@@ -78,7 +79,8 @@ def test_a_rejected_token_fails_the_task_for_good_with_guidance(fake_conn, run_d
     run = run_dag("hf_unauthorized")
     assert run.states["chat"] == "failed"
     log = capsys.readouterr().out
-    assert "Invalid API key" in log and "https://huggingface.co/settings/tokens" in log
+    assert "Invalid API key" in log
+    assert "https://huggingface.co/settings/tokens" in log
     assert len(fake_conn.chat_requests) == 1
     assert TOKEN not in log
 

@@ -158,7 +158,8 @@ def test_execute_complete_reraises_the_same_error(error, permanent):
     with pytest.raises(HuggingFaceError) as info:
         task.execute_complete({}, json.loads(json.dumps(error_event(error))))
     assert type(info.value) is type(error)
-    assert str(info.value) == str(error) and info.value.status_code == error.status_code
+    assert str(info.value) == str(error)
+    assert info.value.status_code == error.status_code
     assert isinstance(info.value, AirflowFailException) is permanent
 
 
@@ -214,9 +215,11 @@ def test_a_rejected_token_fails_the_deferred_task_for_good_with_guidance(fake_co
     fake_conn.valid_tokens = {"hf_someoneelse"}
     run = run_dag("hf_deferrable")
     log = capsys.readouterr().out
-    assert run.states["chat"] == "failed" and run.states["structured"] == "failed"
+    assert run.states["chat"] == "failed"
+    assert run.states["structured"] == "failed"
     # One request per task: neither the hook's retries nor Airflow's (retries=2) tried again.
     assert len(fake_conn.chat_requests) == 2
     assert "InvalidTokenError" in log
-    assert "Invalid API key" in log and "https://huggingface.co/settings/tokens" in log
+    assert "Invalid API key" in log
+    assert "https://huggingface.co/settings/tokens" in log
     assert TOKEN not in log

@@ -240,7 +240,8 @@ def run_operator_calls(dag: Any, calls: list[Call], ledger: Path) -> tuple[list[
             outcomes.append(
                 Outcome(call, error=entry["error"], error_class=error_class, message=entry["message"])
             )
-    assert sorted(seen) == list(range(len(calls))) and set(seen.values()) == {1}, seen
+    assert sorted(seen) == list(range(len(calls))), seen
+    assert set(seen.values()) == {1}, seen
     return outcomes, dict(states)
 
 
@@ -327,7 +328,8 @@ def test_soak_every_call_ends_once_and_classified(
 
     # Each call ended exactly once.
     ended = Counter(o.call.id for o in outcomes)
-    assert set(ended) == set(by_id) and set(ended.values()) == {1}, report
+    assert set(ended) == set(by_id), report
+    assert set(ended.values()) == {1}, report
     # No call was skipped: the fake saw each one, and no more than the policy allows.
     assert set(per_call) == set(by_id), report
     assert max(per_call.values()) <= 1 + MAX_RETRIES, report

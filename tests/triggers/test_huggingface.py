@@ -85,7 +85,8 @@ def test_success_yields_the_result_of_the_sync_path(fake_hf, hook):
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hello"},
     ]
-    assert sent.body["max_tokens"] == 20 and sent.body["stop"] == ["\n"]
+    assert sent.body["max_tokens"] == 20
+    assert sent.body["stop"] == ["\n"]
 
 
 def test_json_response_format_adds_the_parsed_reply(fake_hf, hook):
@@ -116,7 +117,8 @@ def test_a_rejected_token_is_an_error_event_that_rebuilds_the_permanent_error(fa
     error = error_from_event(payload)
     assert type(error) is InvalidTokenError
     assert isinstance(error, AirflowFailException)  # no Airflow retries either
-    assert str(error) == payload["message"] and error.status_code == 401
+    assert str(error) == payload["message"]
+    assert error.status_code == 401
 
 
 def test_retries_exhausted_give_the_transient_error(fake_hf, hook):
@@ -126,7 +128,8 @@ def test_retries_exhausted_give_the_transient_error(fake_hf, hook):
     assert payload["status_code"] == 503
     assert len(fake_hf.chat_requests) == 3  # 1 + max_retries
     error = error_from_event(payload)
-    assert type(error) is ServiceUnavailableError and not isinstance(error, AirflowFailException)
+    assert type(error) is ServiceUnavailableError
+    assert not isinstance(error, AirflowFailException)
 
 
 def test_a_missing_connection_is_an_error_event_not_a_crash(fake_hf):
@@ -187,7 +190,8 @@ def test_error_events_rebuild_the_same_class(cls_name):
 def test_an_unknown_error_class_is_not_imported():
     event = {"status": "error", "error_class": "SystemExit", "message": "boom", "status_code": None}
     error = error_from_event(event)
-    assert type(error) is HuggingFaceError and str(error) == "boom"
+    assert type(error) is HuggingFaceError
+    assert str(error) == "boom"
 
 
 async def run_with_probe(
