@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   runs the seed's example DAG end to end and prints each task's XCom
-#   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium), then
+#   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
 #               the quick tiers again on huggingface_hub 1.x (make test-hub1)
 
 PYTHON ?= python3
@@ -18,7 +18,7 @@ HUB1_BIN  := $(HUB1_VENV)/bin
 HUB1_HUB  := huggingface_hub>=1.26.1,<2
 HUB1_TIER := not llama and not browser and not soak and not scheduler
 
-.PHONY: test test-fast test-hub1 demo lint bench install llama chromium clean
+.PHONY: test test-fast test-hub1 test-scale scale-services demo lint bench install llama chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,12 +49,25 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# PostgreSQL and Redis for the scale tier, from Debian's packages (the tier starts its own servers on free
+# ports; it never uses the system's).
+scale-services:
+	@{ command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql redis-server >/dev/null; }
+
 test: install llama chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-hub1
+
+# Airflow on the CeleryExecutor with two workers, PostgreSQL and Redis. Opt-in by marker: the plain
+# pytest run above leaves it out.
+test-scale: install scale-services
+	$(BIN)/python -m pytest -m scale tests/scale $(PYTEST_ARGS)
 
 # The same provider on huggingface_hub 1.x (its own venv; pip's cache makes the install quick).
 test-hub1: $(HUB1_VENV)/.installed

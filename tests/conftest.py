@@ -48,6 +48,7 @@ pytest_plugins = [
     "tests.llama.plugin",
     "tests.ui.plugin",
     "tests.integration.plugin",
+    "tests.scale.plugin",
 ]
 
 

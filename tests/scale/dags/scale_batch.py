@@ -1,0 +1,41 @@
+"""A batch spread over Celery workers: the prompts split into shards, one mapped batch task per shard.
+
+``scale_batch`` answers ``params.prompts`` prompts (``{"id": i}``, one call each) in ``params.shards``
+shards; ``.expand()`` makes one ``HuggingFaceBatchChatOperator`` task instance per shard, and the
+CeleryExecutor hands each to whichever worker has a free slot. A shard that fails (its worker killed,
+say) is retried once, a second later.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
+
+# Calls in flight per shard: with eight shards on two workers, 64 at once against the fake.
+MAX_CONCURRENCY = 8
+
+
+@task
+def shards(params: dict | None = None) -> list[list[dict]]:
+    """``params.prompts`` inputs cut into ``params.shards`` contiguous, nearly equal parts."""
+    count, parts = int(params["prompts"]), int(params["shards"])
+    bounds = [count * part // parts for part in range(parts + 1)]
+    return [[{"id": i} for i in range(bounds[p], bounds[p + 1])] for p in range(parts)]
+
+
+with DAG(
+    dag_id="scale_batch",
+    schedule=None,
+    catchup=False,
+    params={"prompts": 2000, "shards": 8},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+):
+    HuggingFaceBatchChatOperator.partial(
+        task_id="shard",
+        hf_conn_id="hf_scale",
+        user_prompt="prompt {{item.id}}",
+        max_concurrency=MAX_CONCURRENCY,
+    ).expand(inputs=shards())

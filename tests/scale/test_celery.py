@@ -1,0 +1,89 @@
+"""The seed DAG and sharded batches on the CeleryExecutor with two workers (``celery_stack``).
+
+Everything is observed the way an operator of Airflow would: through the REST API, plus the fake's own
+request log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.test_scheduler import chat_request, reply_to
+from tests.scale.cluster import CONNECTION_TOKEN, WORKERS
+
+if TYPE_CHECKING:
+    from tests.scale.cluster import CeleryStack
+
+pytestmark = pytest.mark.scale
+
+WORKER_NAMES = {name for name, _ in WORKERS}
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "deferred"),
+    [("example_huggingface_chat", False), ("example_huggingface_chat_deferred", True)],
+)
+def test_seed_dag_runs_on_celery_workers(scale_stack: CeleryStack, dag_id: str, deferred: bool) -> None:
+    stack = scale_stack
+    stack.fake.reply = reply_to
+    stack.wait_for_dag(dag_id)
+    run_id = f"scale_seed_{uuid.uuid4().hex[:8]}"
+
+    stack.trigger(dag_id, run_id, conf={"language": "German"})
+    run = stack.wait_for_run(dag_id, run_id)
+
+    instances = {ti["task_id"]: ti for ti in stack.task_instances(dag_id, run_id)}
+    states = {task_id: ti["state"] for task_id, ti in instances.items()}
+    assert run["state"] == "success", f"{states}\n{stack.diagnostics()}"
+    assert states == {"httpRequest": "success", "summarize": "success", "translate": "success"}
+    # Celery workers ran every task: each records its worker's name as the hostname.
+    assert {ti["hostname"] for ti in instances.values()} <= WORKER_NAMES, instances
+    summarize = stack.xcom(dag_id, run_id, "summarize")
+    translate = stack.xcom(dag_id, run_id, "translate")
+    assert summarize["text"] == reply_to(chat_request(stack, "Summarize this text"))
+    translate_body = chat_request(stack, "Translate into German")
+    assert translate["text"] == reply_to(translate_body)
+    assert translate_body["messages"][-1]["content"] == f"Translate into German: {summarize['text']}"
+    assert {r.token for r in stack.fake.chat_requests} == {CONNECTION_TOKEN}
+    for task_id in ("summarize", "translate"):
+        log = stack.task_log(dag_id, run_id, task_id)
+        # Deferred: the worker only checked the request; the triggerer made the call.
+        assert ("Deferring chat to the triggerer" in log) is deferred, log[-3000:]
+
+
+def answer(body: dict) -> str:
+    """The fake's reply: the prompt it answers, so a reply names its input."""
+    return f"reply to {body['messages'][-1]['content']}"
+
+
+def test_sharded_batch_spreads_over_both_workers(scale_stack: CeleryStack) -> None:
+    stack = scale_stack
+    stack.fake.reply = answer
+    stack.fake.latency = 0.1
+    stack.wait_for_dag("scale_batch")
+    run_id = f"scale_shards_{uuid.uuid4().hex[:8]}"
+
+    stack.trigger("scale_batch", run_id, conf={"prompts": 2000, "shards": 8})
+    run = stack.wait_for_run("scale_batch", run_id, timeout=240)
+
+    shards = sorted(stack.task_instances("scale_batch", run_id, "shard"), key=lambda ti: ti["map_index"])
+    assert run["state"] == "success", (
+        f"{[(ti['map_index'], ti['state']) for ti in shards]}\n{stack.diagnostics()}"
+    )
+    assert [ti["map_index"] for ti in shards] == list(range(8))
+    # Both workers took shards: Celery spread the mapped task instances.
+    assert {ti["hostname"] for ti in shards} == WORKER_NAMES, [
+        (ti["map_index"], ti["hostname"]) for ti in shards
+    ]
+    replies = [
+        result["text"]
+        for ti in shards
+        for result in stack.xcom("scale_batch", run_id, "shard", map_index=ti["map_index"])["results"]
+    ]
+    # Every prompt answered once, in order, across the shards; the fake saw each prompt once.
+    assert replies == [f"reply to prompt {i}" for i in range(2000)]
+    prompts = [r.body["messages"][-1]["content"] for r in stack.fake.chat_requests]
+    assert sorted(prompts) == sorted(f"prompt {i}" for i in range(2000))
