@@ -245,21 +245,40 @@ def stack_env(home: Path, fake_url: str, api_port: int, *, dags_folder: Path, to
     return env
 
 
-def start_airflow(
-    airflow: Path, name: str, args: list[str], env: dict[str, str], home: Path
+def start_logged(
+    args: list[str], log_path: Path, env: dict[str, str], cwd: Path, **popen: Any
 ) -> subprocess.Popen[bytes]:
-    """``airflow <args>`` in its own process group, its output in ``<home>/<name>.log``."""
-    with (home / f"{name}.log").open("wb") as log:
-        # Its own process group, so stopping it also stops the workers and task processes it forked.
+    """Start ``args`` in its own process group (so stopping it also stops what it forked), stdout and
+    stderr in ``log_path``."""
+    with log_path.open("wb") as log:
         return subprocess.Popen(
-            [str(airflow), *args],
+            args,
             env=env,
-            cwd=home,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **popen,
         )
+
+
+def start_airflow(
+    airflow: Path, name: str, args: list[str], env: dict[str, str], home: Path
+) -> subprocess.Popen[bytes]:
+    """``airflow <args>`` in its own process group, its output in ``<home>/<name>.log``."""
+    return start_logged([str(airflow), *args], home / f"{name}.log", env, home)
+
+
+def start_core(stack: AirflowStack, airflow: Path, env: dict[str, str], api_port: int) -> None:
+    """Start the API server, scheduler, DAG processor and triggerer into ``stack.processes``."""
+    for name, args in (
+        ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port)]),
+        ("scheduler", ["scheduler"]),
+        ("dag-processor", ["dag-processor"]),
+        ("triggerer", ["triggerer"]),
+    ):
+        stack.processes[name] = start_airflow(airflow, name, args, env, stack.home)
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -25,7 +25,7 @@ from tests.processes import (
     free_port,
     migrate_db,
     stack_env,
-    start_airflow,
+    start_core,
     stop_processes,
     wait_until_healthy,
 )
@@ -51,13 +51,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     stack = AirflowStack(url=f"http://127.0.0.1:{api_port}", home=home, fake=fake)
     try:
         migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)
-        for name, args in (
-            ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port)]),
-            ("scheduler", ["scheduler"]),
-            ("dag-processor", ["dag-processor"]),
-            ("triggerer", ["triggerer"]),
-        ):
-            stack.processes[name] = start_airflow(airflow, name, args, env, home)
+        start_core(stack, airflow, env, api_port)
         wait_until_healthy(stack)
         yield stack
     finally:

@@ -29,6 +29,7 @@ from tests.processes import (
     migrate_db,
     stack_env,
     start_airflow,
+    start_core,
     stop_processes,
     tail,
     wait_until_healthy,
@@ -174,13 +175,7 @@ def celery_cluster(
         )
         try:
             migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)
-            for name, args in (
-                ("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(api_port)]),
-                ("scheduler", ["scheduler"]),
-                ("dag-processor", ["dag-processor"]),
-                ("triggerer", ["triggerer"]),
-            ):
-                stack.processes[name] = start_airflow(airflow, name, args, env, home)
+            start_core(stack, airflow, env, api_port)
             for name, concurrency in workers:
                 stack.start_worker(name, concurrency)
             wait_until_healthy(stack)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.processes import clean_environ, free_port, tail
+from tests.processes import clean_environ, free_port, start_logged, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -163,20 +163,7 @@ def postgres() -> Iterator[Service]:
     args = [str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
     for key, value in settings.items():
         args += ["-c", f"{key}={value}"]
-    log = (folder / "postgres.log").open("wb")
-    if user is not None:
-        os.chown(folder / "postgres.log", user.pw_uid, user.pw_gid)
-    with log:
-        process = subprocess.Popen(
-            args,
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **_run_as(user),
-        )
+    process = start_logged(args, folder / "postgres.log", env, folder, **_run_as(user))
     service = Service("postgres", port, folder, process)
     try:
         _wait_for_port(service)
@@ -225,16 +212,7 @@ def redis() -> Iterator[Service]:
     port = free_port()
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     args += ["--dir", str(folder), "--daemonize", "no"]
-    with (folder / "redis.log").open("wb") as log:
-        process = subprocess.Popen(
-            args,
-            cwd=folder,
-            env=clean_environ(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(args, folder / "redis.log", clean_environ(), folder)
     service = Service("redis", port, folder, process)
     try:
         _wait_for_port(service, ready=b"+PONG", probe=b"PING\r\n")

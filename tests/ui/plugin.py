@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.processes import airflow_executable, clean_environ, free_port, migrate_db, tail
+from tests.processes import airflow_executable, clean_environ, free_port, migrate_db, start_logged, tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -168,16 +168,9 @@ def _start_server(
     log_path = home / "api-server.log"
     for _attempt in range(3):
         port = free_port()
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(airflow), "api-server", "-H", "127.0.0.1", "-p", str(port)],
-                env=env,
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_logged(
+            [str(airflow), "api-server", "-H", "127.0.0.1", "-p", str(port)], log_path, env, home
+        )
         server = AirflowServer(
             url=f"http://127.0.0.1:{port}",
             home=home,
