@@ -25,3 +25,24 @@ def prepare_provider_mapping(provider: str, model: str) -> None:
 
     helper = get_provider_helper(provider, task="conversational", model=model)  # type: ignore[arg-type]
     helper._prepare_mapping_info(model)
+
+
+def new_async_client(client_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """An ``AsyncInferenceClient`` and the HTTP session it will use, built without an event loop.
+
+    Building the session costs about 20 ms of CPU (an SSL context); run this in a thread, then
+    :func:`attach_async_session` on the loop, so that building a client stalls no other coroutine.
+    """
+    from huggingface_hub import AsyncInferenceClient
+    from huggingface_hub.utils import get_async_session
+
+    return AsyncInferenceClient(**client_kwargs), get_async_session()
+
+
+async def attach_async_session(client: Any, session: Any) -> None:
+    """Give ``client`` the session built by :func:`new_async_client`, in its exit stack so that
+    ``client.close()`` closes it. Without the private attribute the client builds its own, lazily."""
+    if getattr(client, "_async_client", False) is None:
+        client._async_client = await client.exit_stack.enter_async_context(session)
+    else:
+        await session.aclose()

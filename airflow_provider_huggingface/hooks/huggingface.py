@@ -131,12 +131,18 @@ class HuggingFaceHook(BaseHook):
     async def aget_settings(self) -> ConnectionSettings:
         """:attr:`settings`, read without blocking an event loop (triggerer, batches)."""
         if "settings" not in self.__dict__:
-            try:
-                conn = await self.aget_connection(self.hf_conn_id)
-            except AirflowNotFoundException:
-                raise self._missing_connection() from None
-            self.__dict__["settings"] = self._checked(ConnectionSettings.from_connection(conn))
+            from airflow_provider_huggingface._internal.client_pool import current_pool
+
+            # Triggers that start together read their connection once (a read is ~1 ms of the loop's time).
+            self.__dict__["settings"] = await current_pool().read_once(self.hf_conn_id, self._aread_settings)
         return self.settings
+
+    async def _aread_settings(self) -> ConnectionSettings:
+        try:
+            conn = await self.aget_connection(self.hf_conn_id)
+        except AirflowNotFoundException:
+            raise self._missing_connection() from None
+        return self._checked(ConnectionSettings.from_connection(conn))
 
     def prepare_chat(
         self,
@@ -266,16 +272,19 @@ class HuggingFaceHook(BaseHook):
 
         Call :meth:`aget_settings` first when running inside an event loop.
 
-        :param client: an open client to share between calls (a batch); else one is opened and closed.
+        :param client: an open client to use; else the event loop's shared client for this
+            connection's settings (see :mod:`airflow_provider_huggingface._internal.client_pool`).
         :param on_retry: told of each failure that will be retried (a batch adapts its concurrency).
         :param report: log one line for the call (a batch logs progress instead). Tokens are
             counted in Airflow's metrics either way, for every billed call.
         :param retry_log: where retry lines go, if not this hook's log (a batch lets a few through).
         """
         if client is None:
-            async with self.get_async_client() as own:
+            from airflow_provider_huggingface._internal.client_pool import current_pool
+
+            async with current_pool().lease(self.settings.conn_id, self._client_kwargs()) as shared:
                 return await self.achat(
-                    request, client=own, on_retry=on_retry, report=report, retry_log=retry_log
+                    request, client=shared, on_retry=on_retry, report=report, retry_log=retry_log
                 )
         await self._resolve_provider_mapping(request.model)
         started = time.monotonic()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -61,8 +60,6 @@ class HuggingFaceChatTrigger(BaseTrigger):
         from airflow_provider_huggingface._internal.chat import ChatRequest
         from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
-        # The client's first import in a process takes about 0.3 s; in a thread it stalls no other trigger.
-        await asyncio.to_thread(_import_client)
         hook = HuggingFaceHook(hf_conn_id=self.hf_conn_id)
         try:
             settings = await hook.aget_settings()
@@ -82,17 +79,14 @@ class HuggingFaceChatTrigger(BaseTrigger):
             generation=self.generation,
         )
         try:
-            # Without a client, achat opens its own and closes it: nothing stays open in the triggerer.
+            # Without a client, achat shares the loop's client for this connection's settings: hundreds
+            # of triggers then build one client (in a thread) and share its connections.
             result = await hook.achat(request)
         except Exception as exc:
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
             return
         yield TriggerEvent({"status": "success", "result": result})
-
-
-def _import_client() -> None:
-    from huggingface_hub import AsyncInferenceClient  # noqa: F401
 
 
 def error_event(error: HuggingFaceError) -> dict[str, Any]:
