@@ -99,8 +99,8 @@ def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any
 
     The decorator's keyword arguments are the operator's (``system_prompt``, ``model``,
     ``hf_conn_id``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
-    ``response_format``, ``stream``, ``validate_model``, ``deferrable``) and BaseOperator's; ``user_prompt``
-    is what the function returns.
+    ``response_format``, ``fallback_models``, ``stream``, ``validate_model``, ``deferrable``) and
+    BaseOperator's; ``user_prompt`` is what the function returns.
 
     :param python_callable: the function to decorate.
     """

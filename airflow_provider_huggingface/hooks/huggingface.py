@@ -22,6 +22,7 @@ from airflow_provider_huggingface._internal.chat import (
 )
 from airflow_provider_huggingface._internal.connection import ConnectionSettings, check_generation_settings
 from airflow_provider_huggingface._internal.error_mapping import map_error
+from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
 from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
 from airflow_provider_huggingface._internal.retry import (
     RetryPolicy,
@@ -38,7 +39,7 @@ from airflow_provider_huggingface.exceptions import (
 __all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -204,6 +205,7 @@ class HuggingFaceHook(BaseHook):
         response_format: dict[str, Any] | None = None,
         stream: bool = False,
         validate_model: bool = False,
+        fallback_models: Sequence[str] | None = None,
     ) -> ChatResult:
         """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
 
@@ -211,7 +213,9 @@ class HuggingFaceHook(BaseHook):
         the result is the same. Transient failures are retried under the connection's policy.
         With ``validate_model=True`` a router call first asks the Hub whether the model can
         chat (see :func:`airflow_provider_huggingface._internal.model_check.check_model`). With a JSON
-        ``response_format`` the result also holds ``"json"``, the parsed reply.
+        ``response_format`` the result also holds ``"json"``, the parsed reply. When the model itself
+        cannot answer (not found, gone, still loading), each of ``fallback_models`` is asked in turn
+        (see :mod:`airflow_provider_huggingface._internal.fallback`); ``"model"`` says which answered.
         """
         request = self.prepare_chat(
             user_prompt=user_prompt,
@@ -224,12 +228,35 @@ class HuggingFaceHook(BaseHook):
             seed=seed,
             response_format=response_format,
         )
-        if validate_model:
-            self.validate_model(request)
+        fallback = self.model_fallback(request, fallback_models)
+        started = time.monotonic()
+        answered = request
+
+        def attempt(request: ChatRequest) -> ChatResult:
+            nonlocal answered
+            answered = request
+            if validate_model:
+                self.validate_model(request)
+            return self._chat_once(request, stream)
+
+        result = fallback.run(request, attempt)
+        self.report(answered, result, time.monotonic() - started)
+        return result
+
+    def model_fallback(self, request: ChatRequest, fallback_models: Sequence[str] | None) -> ModelFallback:
+        """The request's model then its checked ``fallback_models``, to ask in turn.
+
+        A batch holds one for all its items, so that a model that cannot answer is skipped for the
+        rest of the batch: pass it to each :meth:`achat` as ``fallback``.
+        """
+        fallbacks = check_fallback_models(fallback_models, self.settings)
+        return ModelFallback([request.model, *fallbacks], log=self.log)
+
+    def _chat_once(self, request: ChatRequest, stream: bool) -> ChatResult:
         if stream:
             # The reply's lines follow in the log as they arrive, so say first what they answer.
             self.log.info("Streaming chat: %s", request)
-        started = time.monotonic()
+        response_format = request.generation.get("response_format")
         result = self._send(request.messages, request, stream)
         if wants_json(response_format):
             try:
@@ -240,7 +267,6 @@ class HuggingFaceHook(BaseHook):
                 result = self._send(reask(request.messages, result["text"], error), request, stream)
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
-        self.report(request, result, time.monotonic() - started)
         return result
 
     def _send(self, messages: list[dict[str, str]], request: ChatRequest, stream: bool) -> ChatResult:
@@ -267,6 +293,7 @@ class HuggingFaceHook(BaseHook):
         on_retry: Callable[[HuggingFaceError], None] | None = None,
         report: bool = True,
         retry_log: Any = None,
+        fallback: ModelFallback | None = None,
     ) -> ChatResult:
         """The asynchronous twin of :meth:`chat`, for a request built by :meth:`prepare_chat`.
 
@@ -278,16 +305,42 @@ class HuggingFaceHook(BaseHook):
         :param report: log one line for the call (a batch logs progress instead). Tokens are
             counted in Airflow's metrics either way, for every billed call.
         :param retry_log: where retry lines go, if not this hook's log (a batch lets a few through).
+        :param fallback: the models to ask when the request's model cannot answer, from
+            :meth:`model_fallback`; a batch passes the same one to every call.
         """
         if client is None:
             from airflow_provider_huggingface._internal.client_pool import current_pool
 
             async with current_pool().lease(self.settings.conn_id, self._client_kwargs()) as shared:
                 return await self.achat(
-                    request, client=shared, on_retry=on_retry, report=report, retry_log=retry_log
+                    request,
+                    client=shared,
+                    on_retry=on_retry,
+                    report=report,
+                    retry_log=retry_log,
+                    fallback=fallback,
                 )
-        await self._resolve_provider_mapping(request.model)
         started = time.monotonic()
+        answered = request
+
+        async def attempt(request: ChatRequest) -> ChatResult:
+            nonlocal answered
+            answered = request
+            await self._resolve_provider_mapping(request.model)
+            return await self._achat_once(request, client, on_retry, retry_log)
+
+        result = await (fallback.arun(request, attempt) if fallback else attempt(request))
+        if report:
+            self.report(answered, result, time.monotonic() - started)
+        return result
+
+    async def _achat_once(
+        self,
+        request: ChatRequest,
+        client: AsyncInferenceClient,
+        on_retry: Callable[[HuggingFaceError], None] | None,
+        retry_log: Any,
+    ) -> ChatResult:
         response_format = request.generation.get("response_format")
 
         async def send(messages: list[dict[str, str]]) -> ChatResult:
@@ -314,8 +367,6 @@ class HuggingFaceHook(BaseHook):
                 result = await send(reask(request.messages, result["text"], error))
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
-        if report:
-            self.report(request, result, time.monotonic() - started)
         return result
 
     async def _resolve_provider_mapping(self, model: str | None) -> None:

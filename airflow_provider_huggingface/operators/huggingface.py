@@ -62,6 +62,9 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     :param stop: a string or list of strings that end the generation.
     :param seed: a seed for reproducible sampling, where the server supports it.
     :param response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
+    :param fallback_models: models to ask in turn when ``model`` itself cannot answer (not found or
+        not served by the provider, gone, still loading after the retries); a bad token, a 402, a 403
+        or a bad request never moves to another model. The XCom's ``model`` says which one answered.
     :param stream: stream the reply into the task log line by line; the XCom is the same. Not
         available when deferred: the reply then reaches the log whole, and a warning says so.
     :param validate_model: on the router, ask the Hub first whether the model exists, is accessible and
@@ -80,6 +83,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         "stop",
         "seed",
         "response_format",
+        "fallback_models",
     )
     template_fields_renderers = {"response_format": "json"}
     ui_color = "#ffd21e"
@@ -99,6 +103,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         stop: str | list[str] | None = None,
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
+        fallback_models: list[str] | None = None,
         stream: bool = False,
         validate_model: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -115,6 +120,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         self.stop = stop
         self.seed = seed
         self.response_format = response_format
+        self.fallback_models = fallback_models
         self.stream = stream
         self.validate_model = validate_model
         self.deferrable = deferrable
@@ -148,6 +154,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             system_prompt=system_prompt,
             stream=self.stream,
             validate_model=self.validate_model,
+            fallback_models=self.fallback_models,
             **self.chat_settings,
         )
 
@@ -163,8 +170,10 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         request = hook.prepare_chat(
             user_prompt=user_prompt, system_prompt=system_prompt, **self.chat_settings
         )
+        fallback = hook.model_fallback(request, self.fallback_models)
         if self.validate_model:
-            hook.validate_model(request)
+            # A model the Hub says cannot chat moves to the next one here, as on the synchronous path.
+            request = fallback.run(request, lambda r: (hook.validate_model(r), r)[1])
         self.log.info("Deferring chat to the triggerer: %s", request)
         self.defer(
             trigger=HuggingFaceChatTrigger(
@@ -172,6 +181,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
                 model=request.model,
                 messages=request.messages,
                 generation=request.generation,
+                fallback_models=[m for m in fallback.candidates(request.model) if m != request.model],
             ),
             method_name="execute_complete",
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.

@@ -29,6 +29,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
     :param model: the request's resolved model id, or None for an endpoint's own model.
     :param messages: the rendered chat messages.
     :param generation: the checked generation settings (max_tokens, stop, response_format...).
+    :param fallback_models: models to ask in turn when ``model`` itself cannot answer.
     """
 
     def __init__(
@@ -38,12 +39,14 @@ class HuggingFaceChatTrigger(BaseTrigger):
         model: str | None,
         messages: list[dict[str, str]],
         generation: dict[str, Any],
+        fallback_models: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.hf_conn_id = hf_conn_id
         self.model = model
         self.messages = messages
         self.generation = generation
+        self.fallback_models = list(fallback_models or ())
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -53,6 +56,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "model": self.model,
                 "messages": self.messages,
                 "generation": self.generation,
+                "fallback_models": self.fallback_models,
             },
         )
 
@@ -81,7 +85,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
             # of triggers then build one client (in a thread) and share its connections.
-            result = await hook.achat(request)
+            result = await hook.achat(request, fallback=hook.model_fallback(request, self.fallback_models))
         except Exception as exc:
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))

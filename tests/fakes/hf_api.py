@@ -778,7 +778,8 @@ class FakeHF:
     Knobs (all restored by ``reset()``): ``reply`` (str or ``callable(body) -> str``), ``latency``
     (seconds before each chat answer), ``rate_limit`` (chat requests per sliding second), ``valid_tokens``
     (None: any ``hf_`` token, and no token on chat), ``repo_access`` (tokens that see gated/private repos),
-    ``gate_model_info`` (gated repos answer 401/403 on model info), ``fault_plan`` and ``models``.
+    ``gate_model_info`` (gated repos answer 401/403 on model info), ``fault_plan``, ``model_faults``
+    (a fault per model named in the chat body) and ``models``.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -861,6 +862,8 @@ class FakeHF:
         # Like the Hub, a gated model's metadata is public; access is enforced by auth-check and calls.
         self.gate_model_info: bool = False
         self.fault_plan: Callable[[int, Any], Fault | None] | None = None
+        # A fault every chat call naming this model meets, e.g. {"org/gone": Fault.status(410)}.
+        self.model_faults: dict[str, Fault] = {}
         self.models: dict[str, dict[str, Any]] = default_models()
         self._faults: list[Fault] = []
         self._requests: list[Recorded] = []
@@ -893,6 +896,9 @@ class FakeHF:
                     fault.path is not None and rec.path.startswith(fault.path)
                 ):
                     return self._faults.pop(i)
+            model = rec.body.get("model") if rec.is_chat and isinstance(rec.body, dict) else None
+            if model in self.model_faults:
+                return self.model_faults[model]
             plan, n = self.fault_plan, rec.chat_index
         if plan is not None and n is not None:
             return plan(n, rec.body)

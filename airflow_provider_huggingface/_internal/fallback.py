@@ -1,0 +1,166 @@
+"""Fallback models: when the model itself cannot answer, the next one is asked.
+
+A model cannot answer when it is not found or not served by the provider (404, or the Hub's model
+check), gone (410), still loading or overloaded after the connection's retries (503), or when the
+provider says it does not support the model (a 400 saying so). Nothing else moves to another model:
+
+- a bad token (401), no credits (402) or a bad request (400, 422) would fail the same way on every model;
+- a refused access (403: a licence not accepted, a fine-grained token without the inference
+  permission, an organization's restriction) is the token's rights, not the model's health: falling
+  back would hide it and run the DAG on another model every day until someone reads the log;
+- rate limits, timeouts and unreachable servers are retried by the one retry policy, not moved.
+
+:class:`ModelFallback` is the one place this is decided. The hook's ``chat``/``achat`` make one per
+call; a batch holds one for all its items, so that a model that failed is skipped for the rest of the
+batch (``achat(request, fallback=...)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_huggingface.exceptions import (
+    ConfigurationError,
+    HuggingFaceError,
+    ModelNotFoundError,
+    ModelNotSupportedError,
+)
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from airflow_provider_huggingface._internal.chat import ChatRequest
+    from airflow_provider_huggingface._internal.connection import ConnectionSettings
+
+T = TypeVar("T")
+_OWN_MODEL = "(the endpoint's own)"
+
+# The router: "The requested model 'x' is not supported by any provider you have enabled."; providers:
+# "Model not supported by provider together", OpenAI-style codes model_not_supported / model_not_found.
+_NOT_SUPPORTED = re.compile(
+    r"model\b.*\bnot (?:supported|available|served)|model_not_(?:supported|found)", re.IGNORECASE
+)
+
+
+def why_model_cannot_answer(error: HuggingFaceError) -> str | None:
+    """Why the model itself cannot answer, for the log; None when another model would fare no better."""
+    status = error.status_code
+    if isinstance(error, (ModelNotFoundError, ModelNotSupportedError)) or status == 404:
+        return f"not found or not served by the provider (HTTP {status})" if status else "not served"
+    if status == 410:
+        return "gone (HTTP 410)"
+    if status == 503:
+        return "still unavailable after the retries (HTTP 503)"
+    if status == 400 and _NOT_SUPPORTED.search(error.server_message or ""):
+        return "not supported by the provider (HTTP 400)"
+    return None
+
+
+def check_fallback_models(models: Any, settings: ConnectionSettings) -> list[str]:
+    """The fallback model ids, checked before any call: a list of model ids (owner/name on the router)."""
+    if models is None:
+        return []
+    if isinstance(models, str) or not isinstance(models, (list, tuple)):
+        raise ConfigurationError(
+            f"fallback_models={models!r} is not valid: give a list of model ids, e.g. "
+            '["Qwen/Qwen2.5-7B-Instruct"].'
+        )
+    checked = []
+    for model in models:
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigurationError(
+                f"fallback_models holds {model!r}: each entry must be a model id such as "
+                "Qwen/Qwen2.5-7B-Instruct."
+            )
+        resolved = settings.resolve_model(model.strip())
+        if resolved not in checked:
+            checked.append(resolved)
+    return checked
+
+
+class ModelFallback:
+    """The models to ask in turn, and the ones that cannot answer. Safe to share between the
+    concurrent calls of a batch.
+
+    :param models: the request's model, then its fallbacks, in order.
+    :param log: where the line that says why a model was left goes.
+    """
+
+    def __init__(self, models: Sequence[str | None], *, log: logging.Logger | Any = None) -> None:
+        self.models = list(dict.fromkeys(models))
+        self.log = log
+        self.skipped: dict[str | None, str] = {}  # model -> why it cannot answer
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<ModelFallback models={self.models} skipped={list(self.skipped)}>"
+
+    def candidates(self, first: str | None = None) -> list[str | None]:
+        """The models still worth asking, in order (``first`` leads if it is one of them)."""
+        with self._lock:
+            order = self.models if first is None else [first, *(m for m in self.models if m != first)]
+            return [m for m in order if m not in self.skipped]
+
+    def failed(self, model: str | None, error: HuggingFaceError, next_model: str | None) -> bool:
+        """Note that ``model`` failed with ``error``; True when the next model should be asked."""
+        reason = why_model_cannot_answer(error)
+        if reason is None or len(self.models) < 2:
+            return False
+        with self._lock:
+            first_time = model not in self.skipped
+            self.skipped.setdefault(model, reason)
+        if first_time and self.log is not None:
+            then = f"asking {next_model} next" if next_model else "no fallback model is left"
+            self.log.warning("Model %s cannot answer: %s; %s.", model or _OWN_MODEL, reason, then)
+        return True
+
+    def run(self, request: ChatRequest, send: Callable[[ChatRequest], T]) -> T:
+        """``send(request)`` with the first model that can answer."""
+        error: HuggingFaceError | None = None
+        candidates = self.candidates(request.model)
+        for i, model in enumerate(candidates):
+            try:
+                return send(dataclasses.replace(request, model=model))
+            except HuggingFaceError as exc:
+                error = exc
+            if not self.failed(model, error, _next(candidates, i)):
+                raise error
+        raise self.exhausted(error)
+
+    async def arun(self, request: ChatRequest, send: Callable[[ChatRequest], Awaitable[T]]) -> T:
+        """The asynchronous twin of :meth:`run`."""
+        error: HuggingFaceError | None = None
+        candidates = self.candidates(request.model)
+        for i, model in enumerate(candidates):
+            try:
+                return await send(dataclasses.replace(request, model=model))
+            except HuggingFaceError as exc:
+                error = exc
+            if not self.failed(model, error, _next(candidates, i)):
+                raise error
+        raise self.exhausted(error)
+
+    def exhausted(self, error: HuggingFaceError | None) -> HuggingFaceError:
+        """The error to raise when no model could answer: the last one's, naming every model tried."""
+        tried = "; ".join(f"{m or _OWN_MODEL}: {why}" for m, why in self.skipped.items())
+        if error is None:  # every model had failed before this call (a batch)
+            return ModelNotFoundError(
+                f"No model can answer: {tried}. Check the models on https://huggingface.co/models or add "
+                "other fallback_models."
+            )
+        if len(self.models) < 2:
+            return error
+        return type(error)(
+            f"{error} No fallback model could answer either: {tried}.",
+            status_code=error.status_code,
+            request_id=error.request_id,
+            server_message=error.server_message,
+        )
+
+
+def _next(candidates: list[str | None], i: int) -> str | None:
+    return candidates[i + 1] if i + 1 < len(candidates) else None
