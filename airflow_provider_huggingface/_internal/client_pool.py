@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow_provider_huggingface._internal.hub_compat import attach_async_session, new_async_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class ClientPool:
         """Open clients."""
         return len(self._entries)
 
-    async def read_once(self, name: str, read: Callable[[], Awaitable[T]]) -> T:
+    async def read_once(self, name: str, read: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """``await read()``, shared by every caller that asks for ``name`` while a read is under way.
 
         Hundreds of triggers that start together then read their connection once, not once each;

@@ -77,7 +77,7 @@ def check_fallback_models(models: Any, settings: ConnectionSettings) -> list[str
                 "Qwen/Qwen2.5-7B-Instruct."
             )
         resolved = settings.resolve_model(model.strip())
-        if resolved not in checked:
+        if resolved is not None and resolved not in checked:
             checked.append(resolved)
     return checked
 

@@ -11,11 +11,11 @@ from airflow.sdk import BaseOperator
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
-    from airflow_provider_huggingface._internal.chat import ChatResult
+    from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
 
 
 class ChatSettingsMixin:
@@ -173,7 +173,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         fallback = hook.model_fallback(request, self.fallback_models)
         if self.validate_model:
             # A model the Hub says cannot chat moves to the next one here, as on the synchronous path.
-            request = fallback.run(request, lambda r: (hook.validate_model(r), r)[1])
+            request = fallback.run(request, _validated(hook))
         self.log.info("Deferring chat to the triggerer: %s", request)
         self.defer(
             trigger=HuggingFaceChatTrigger(
@@ -181,7 +181,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
                 model=request.model,
                 messages=request.messages,
                 generation=request.generation,
-                fallback_models=[m for m in fallback.candidates(request.model) if m != request.model],
+                fallback_models=[m for m in fallback.candidates(request.model)[1:] if m is not None],
             ),
             method_name="execute_complete",
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.
@@ -195,6 +195,16 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         if event.get("status") == "success":
             return event["result"]
         raise error_from_event(event)
+
+
+def _validated(hook: HuggingFaceHook) -> Callable[[ChatRequest], ChatRequest]:
+    """The request back once the Hub said its model can chat (a fallback's step in the worker)."""
+
+    def check(request: ChatRequest) -> ChatRequest:
+        hook.validate_model(request)
+        return request
+
+    return check
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:

@@ -73,7 +73,8 @@ def test_a_changed_token_gets_a_new_client_and_the_old_token_is_never_sent_again
         assert [r.token for r in after] == [NEW_TOKEN] * 5
         pool = current_pool()
         await asyncio.sleep(0.05)  # the old client's close runs as a task of its own
-        assert pool.clients_built == 2 and pool.size == 1
+        assert pool.clients_built == 2
+        assert pool.size == 1
         return pool
 
     asyncio.run(main())
