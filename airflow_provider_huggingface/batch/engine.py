@@ -1,6 +1,10 @@
 """The engine of :class:`~airflow_provider_huggingface.operators.batch.HuggingFaceBatchChatOperator`:
 a pool of workers sending one chat completion per input under an adaptive concurrency limit,
-stopping early when every remaining call would fail alike, and reporting progress."""
+handing each outcome on as it arrives, stopping early when every remaining call would fail alike
+or the budget is spent, and reporting progress.
+
+It knows nothing of operators: it is handed its :class:`BatchSettings`, a hook to call, the
+requests as an iterator, where outcomes go and a logger."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_huggingface._internal.chat import add_usage
 from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     HuggingFacePermanentError,
@@ -22,12 +28,12 @@ from airflow_provider_huggingface.exceptions import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from logging import Logger
 
     from huggingface_hub import AsyncInferenceClient
 
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
-    from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 
 # Failures about the connection or the model, not the item: every other item would fail alike.
 _FATAL = (
@@ -127,58 +133,103 @@ class _FirstWarnings:
         return getattr(self._inner, name)
 
 
-def _error_entry(index: int, kind: str, message: str, status_code: int | None = None) -> dict[str, Any]:
+def error_entry(index: int, kind: str, message: str, status_code: int | None = None) -> dict[str, Any]:
     return {"index": index, "error": {"class": kind, "message": message, "status_code": status_code}}
 
 
-def summarize(results: list[dict[str, Any] | None], failures: list[int], not_sent: int) -> dict[str, Any]:
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    for result in results:
-        if result is not None and "error" not in result:
-            for kind, count in (result.get("usage") or {}).items():
-                if kind in usage:
-                    usage[kind] += count
-    return {
-        "results": results,
-        "usage": usage,
-        "succeeded": len(results) - len(failures) - not_sent,
-        "failed": len(failures) + not_sent,
-        "not_sent": not_sent,
-    }
+def no_usage() -> dict[str, int]:
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How a batch runs.
+
+    :param max_concurrency: the most calls in flight (the adaptive limit starts here).
+    :param max_failed_fraction: the share of items that may fail before the batch stops and fails.
+    :param max_total_tokens: stop starting calls once the replies' tokens reach this many.
+    :param max_calls: stop starting calls once this many items were sent (answers of earlier tries count).
+    :param progress_interval: seconds between two progress lines.
+    """
+
+    max_concurrency: int = 8
+    max_failed_fraction: float = 0.0
+    max_total_tokens: int | None = None
+    max_calls: int | None = None
+    progress_interval: float = 5.0
+
+
+class Outcomes(Protocol):
+    """Where each item's outcome goes as soon as it is known."""
+
+    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None: ...
+
+    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None: ...
 
 
 class BatchRun:
-    """One run of the batch: a pool of workers pulling item indices, under an adaptive limit.
+    """One run of the batch: a pool of workers pulling requests, under an adaptive limit.
 
-    ``max_concurrency`` workers, not one task per item, so memory does not grow with the inputs
-    beyond their requests and results; a request is dropped once sent.
+    ``max_concurrency`` workers, not one task per item, and requests pulled from an iterator as
+    workers free up: memory holds the calls in flight, not the batch.
+
+    :param hook: the hook whose ``achat`` sends each call.
+    :param requests: ``(index, input, request)`` for each item to send, in order.
+    :param total: the number of items in the batch, answered ones of earlier tries included.
+    :param outcomes: told of each answer and each failure as it arrives.
+    :param settings: limits and budgets.
+    :param log: where progress and failures are logged.
+    :param reused: items answered by earlier tries (not sent again), and ``reused_usage`` their tokens.
     """
 
-    def __init__(self, operator: HuggingFaceBatchChatOperator, hook: HuggingFaceHook, requests: list[Any]):
+    def __init__(
+        self,
+        *,
+        hook: HuggingFaceHook,
+        requests: Iterator[tuple[int, Any, ChatRequest]],
+        total: int,
+        outcomes: Outcomes,
+        settings: BatchSettings,
+        log: Logger | Any,
+        reused: int = 0,
+        reused_usage: dict[str, int] | None = None,
+    ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
 
-        self.operator = operator
-        self.log = operator.log
+        self.settings = settings
+        self.log = log
         self.hook = hook
-        self.requests: list[ChatRequest | None] = requests
-        self.total = len(requests)
-        self.results: list[dict[str, Any] | None] = [None] * self.total
-        self.limiter: AdaptiveLimiter = AdaptiveLimiter(operator.max_concurrency)
-        self.next_index = 0
+        self.requests = requests
+        self.total = total
+        self.outcomes = outcomes
+        self.limiter: AdaptiveLimiter = AdaptiveLimiter(settings.max_concurrency)
+        self.reused = reused
+        self.usage = dict(reused_usage or no_usage())
+        self.sent = 0
         self.succeeded = 0
         self.failures: list[int] = []  # indices, in the order they failed
+        self.failure_classes: set[str] = set()
         self.errors: dict[int, HuggingFaceError] = {}  # the first few, for the task's error message
         self.all_permanent = True
-        self.not_sent = 0
         self.retries = 0
         self.stop_reason: str | None = None
+        self.budget_reached = False  # the stop was the budget's, not the failures'
         self.started = time.monotonic()
         self.retry_log = _FirstWarnings(hook.log, _LOGGED_RETRIES)
         self.fatal: HuggingFaceError | None = None  # a failure about the connection or model
+        self._exhausted = False
 
     @property
     def done(self) -> int:
-        return self.succeeded + len(self.failures)
+        return self.reused + self.succeeded + len(self.failures)
+
+    @property
+    def answered(self) -> int:
+        return self.reused + self.succeeded
+
+    @property
+    def not_sent(self) -> int:
+        return self.total - self.done
 
     async def run(self) -> None:
         # A log line per request or per retry would bury the progress lines in a big batch.
@@ -191,7 +242,7 @@ class BatchRun:
             progress = asyncio.create_task(self._progress())
             workers = [
                 asyncio.create_task(self._worker(client))
-                for _ in range(min(self.operator.max_concurrency, self.total))
+                for _ in range(max(1, min(self.settings.max_concurrency, self.total - self.reused)))
             ]
             try:
                 await asyncio.gather(*workers)
@@ -200,26 +251,35 @@ class BatchRun:
                 for task in (progress, *workers):
                     task.cancel()
                 await asyncio.gather(progress, *workers, return_exceptions=True)
-        for index in range(self.total):
-            if self.results[index] is None:
-                self.not_sent += 1
-                message = f"Not sent, or its retry not sent, because the batch stopped: {self.stop_reason}"
-                self.results[index] = _error_entry(index, "NotSent", message)
         self.log.info("Batch finished: %s", self._status())
 
-    def _more(self) -> bool:
-        return self.stop_reason is None and self.next_index < self.total
+    def _next(self) -> tuple[int, Any, ChatRequest] | None:
+        """The next item to send, or None when there is none or the batch must stop starting calls."""
+        if self.stop_reason is not None or self._exhausted:
+            return None
+        budget = self._budget_spent()
+        if budget is not None:
+            self.stop_reason, self.budget_reached = f"budget reached: {budget}", True
+            self.log.warning("Not starting more calls: %s", budget)
+            return None
+        following = next(self.requests, None)
+        if following is None:
+            self._exhausted = True
+        else:
+            self.sent += 1
+        return following
+
+    def _budget_spent(self) -> str | None:
+        settings = self.settings
+        if settings.max_calls is not None and self.reused + self.sent >= settings.max_calls:
+            return f"max_calls={settings.max_calls} calls made"
+        if settings.max_total_tokens is not None and self.usage["total_tokens"] >= settings.max_total_tokens:
+            return f"{self.usage['total_tokens']} tokens used of max_total_tokens={settings.max_total_tokens}"
+        return None
 
     async def _worker(self, client: _LimitedClient) -> None:
-        from airflow_provider_huggingface.hooks.huggingface import count_tokens
-
-        while self._more():
-            index = self.next_index
-            self.next_index += 1
-            request = self.requests[index]
-            self.requests[index] = None  # the result takes its place
-            if request is None:  # each index is handed out once: a second visit is a bug of ours
-                raise RuntimeError(f"Batch request {index} was handed out twice")
+        while (following := self._next()) is not None:
+            index, item, request = following
             try:
                 result = await self.hook.achat(
                     request,
@@ -229,20 +289,25 @@ class BatchRun:
                     retry_log=self.retry_log,
                 )
             except _Stopped:
+                self.sent -= 1
                 return  # counted as not sent
             except HuggingFaceError as error:
-                self._failed(index, error)
+                self._failed(index, item, error)
             else:
-                self.results[index] = dict(result)  # a ChatResult, among error entries
+                # achat has counted the tokens in Airflow's metrics already.
                 self.succeeded += 1
-                count_tokens(result["model"], result["usage"])
+                self.usage = add_usage(self.usage, result.get("usage")) or self.usage
+                self.outcomes.answered(index, item, result)
 
     def _retried(self, error: HuggingFaceError) -> None:
         self.retries += 1
 
-    def _failed(self, index: int, error: HuggingFaceError) -> None:
-        self.results[index] = _error_entry(index, type(error).__name__, str(error), error.status_code)
+    def _failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
+        self.outcomes.failed(
+            index, item, error_entry(index, type(error).__name__, str(error), error.status_code)
+        )
         self.failures.append(index)
+        self.failure_classes.add(type(error).__name__)
         self.all_permanent = self.all_permanent and isinstance(error, HuggingFacePermanentError)
         if len(self.errors) < _QUOTED_FAILURES:
             self.errors[index] = error
@@ -252,7 +317,7 @@ class BatchRun:
             self.log.warning("Item %d failed: %s: %s%s", index, type(error).__name__, error, more)
         if self.stop_reason is not None:
             return
-        fraction = self.operator.max_failed_fraction
+        fraction = self.settings.max_failed_fraction
         if isinstance(error, _FATAL):
             self.fatal = error
             self.stop_reason = (
@@ -263,7 +328,7 @@ class BatchRun:
                 f"{failed} of {self.total} items failed already, more than max_failed_fraction={fraction:g} "
                 "allows: the task fails whatever the other items give."
             )
-        elif self.succeeded == 0 and failed >= min(_BREAKER, self.total) and self._alike():
+        elif self.answered == 0 and failed >= min(_BREAKER, self.total) and self._alike():
             self.stop_reason = (
                 f"the first {failed} items all failed with {type(error).__name__} and none succeeded."
             )
@@ -271,43 +336,70 @@ class BatchRun:
             self.log.error("Stopping the batch: %s", self.stop_reason)
 
     def _alike(self) -> bool:
-        classes = {self.results[i]["error"]["class"] for i in self.failures}  # type: ignore[index]
-        return self.all_permanent and len(classes) == 1
+        return self.all_permanent and len(self.failure_classes) == 1
+
+    def counts(self) -> str:
+        """``3 failed, 21 not sent, 6 answered`` (with how many answers an earlier try gave)."""
+        reused = f" ({self.reused} by an earlier try)" if self.reused else ""
+        return f"{len(self.failures)} failed, {self.not_sent} not sent, {self.answered} answered{reused}"
 
     def _status(self) -> str:
         elapsed = time.monotonic() - self.started
         limiter = self.limiter
-        not_sent = f", {self.not_sent} not sent" if self.not_sent else ""
+        sent = self.succeeded + len(self.failures)
         return (
-            f"{self.done}/{self.total} done in {elapsed:.1f} s ({self.done / max(elapsed, 1e-9):.1f}/s), "
-            f"{self.succeeded} succeeded, {len(self.failures)} failed{not_sent}, {self.retries} retries; "
+            f"{self.done}/{self.total} done in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):.1f} calls/s): "
+            f"{self.answered} answered, {len(self.failures)} failed, {self.not_sent} not sent or in flight; "
+            f"{self.retries} retries; "
             f"concurrency {limiter.slots} of {limiter.max_limit}, {limiter.in_flight} in flight, "
             f"lowered {limiter.decreases} time(s)"
         )
 
     async def _progress(self) -> None:
         while True:
-            await asyncio.sleep(self.operator.progress_interval)
+            await asyncio.sleep(self.settings.progress_interval)
             self.log.info("Batch progress: %s", self._status())
 
-    def check(self, summary: dict[str, Any]) -> None:
-        """Raise when more items failed than ``max_failed_fraction`` allows."""
-        failed, total = summary["failed"], self.total
-        fraction = self.operator.max_failed_fraction
+    def summary(self) -> dict[str, Any]:
+        """The counts and the summed usage (answers of earlier tries included)."""
+        return {
+            "total": self.total,
+            "succeeded": self.answered,
+            "failed": len(self.failures),
+            "not_sent": self.not_sent,
+            "reused": self.reused,
+            "usage": dict(self.usage),
+        }
+
+    def not_sent_message(self) -> str:
+        if self.budget_reached:
+            return f"Not sent: {self.stop_reason}"
+        return f"Not sent, or its retry not sent, because the batch stopped: {self.stop_reason}"
+
+    def check(self) -> None:
+        """Raise when more items failed than ``max_failed_fraction`` allows.
+
+        Items left unsent because the batch stopped on failures count as failed (they would have
+        met the same); items left unsent because the budget was reached do not.
+        """
+        failed, total = len(self.failures), self.total
+        counted = failed if self.budget_reached or self.stop_reason is None else failed + self.not_sent
+        fraction = self.settings.max_failed_fraction
         if self.fatal is not None:
             # Even max_failed_fraction=1.0 must not let a bad token or model pass for success.
-            raise type(self.fatal)(f"The batch stopped: {self.stop_reason} {self.fatal}")
-        if not failed or failed <= fraction * total:
-            if failed:
-                self.log.warning(
-                    "%d of %d items failed, within max_failed_fraction=%g.", failed, total, fraction
-                )
+            raise type(self.fatal)(f"The batch stopped: {self.stop_reason} {self.fatal} ({self.counts()})")
+        if not counted or counted <= fraction * total:
+            if counted:
+                self.log.warning("%s, within max_failed_fraction=%g.", self.counts(), fraction)
+            if self.budget_reached and self.not_sent:
+                self.log.warning("%d of %d items not sent: %s", self.not_sent, total, self.stop_reason)
             return
         quoted = "; ".join(f"item {i}: {type(e).__name__}: {e}" for i, e in self.errors.items())
         stopped = f" Stopped early: {self.stop_reason}" if self.stop_reason else ""
         message = (
-            f"{failed} of {total} items failed ({failed / total:.1%}), more than max_failed_fraction="
-            f"{fraction:g} allows.{stopped} First failures: {quoted}"
+            f"The batch failed: {self.counts()} of {total} items. {counted} failed or not sent "
+            f"({counted / total:.1%}) is more than max_failed_fraction={fraction:g} allows.{stopped} "
+            f"First failures: {quoted}"
         )
         # Airflow's task retries cannot cure permanent failures; a transient one may pass next time.
         raise (HuggingFacePermanentError if self.all_permanent else HuggingFaceError)(message)

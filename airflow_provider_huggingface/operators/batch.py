@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_huggingface.batch.engine import BatchRun, run_to_end, summarize
+from airflow_provider_huggingface.batch.engine import (
+    BatchRun,
+    BatchSettings,
+    error_entry,
+    no_usage,
+    run_to_end,
+)
+from airflow_provider_huggingface.batch.inputs import open_inputs
+from airflow_provider_huggingface.batch.store import (
+    ReplyFile,
+    as_storage_path,
+    default_folder,
+    input_digest,
+    task_instance_file,
+)
 from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from airflow.sdk import Context
 
@@ -22,14 +37,14 @@ if TYPE_CHECKING:
 
 
 class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
-    """Ask a Hugging Face chat model once per input, many calls at once, and push all the replies.
+    """Ask a Hugging Face chat model once per input, many calls at once, and keep every reply.
 
     ``user_prompt`` and ``system_prompt`` are Handlebars templates rendered once per input,
     with the input as ``{{item}}`` (``{{item.field}}`` for a dict) beside the names the chat
     operator offers: upstream return values by task id, ``params``, ``conf``, ``ds``, ``ts``,
-    ``logical_date``, ``run_id``, ``dag_id`` and ``task_id``. Every prompt is rendered and
-    checked before the first call, so a template or setting mistake fails the task without
-    sending anything, naming the input's index.
+    ``logical_date``, ``run_id``, ``dag_id`` and ``task_id``. An input is data: ``{{...}}`` inside it
+    is never rendered. Every prompt is rendered and checked before the first call, so a template or
+    setting mistake fails the task without sending anything, naming the input's index.
 
     The calls share one connection pool. At most ``max_concurrency`` are in flight; fewer after
     the server answers 429 or 503: the limit halves, no new call goes before the server's
@@ -39,16 +54,34 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     each retry waiting for a slot like a new call. The task log shows progress every few seconds,
     not a line per call.
 
-    The XCom is one dict: ``{"results": [...], "usage": {...}, "succeeded": n, "failed": n,
-    "not_sent": n}``. ``results`` is in input order: the chat operator's result dict for a reply,
-    ``{"index": i, "error": {"class", "message", "status_code"}}`` for a failure; ``usage`` sums
-    the tokens of all replies. A failure that every item would share (a rejected token, missing
-    credits, an inaccessible model) stops the batch at once, as does a failure that already makes
-    the task fail; items not sent then hold an error of class ``NotSent``. Metadata DB XComs suit
-    thousands of replies; for more, configure an object storage XCom backend.
+    **Where the replies go.** With ``output_path`` (or, without it, when Airflow's XCom object
+    storage is configured: ``[common.io] xcom_objectstorage_path``), each outcome is appended to a
+    JSON Lines file of this task instance as it arrives, and flushed, so that a crash loses only the
+    calls in flight: ``<folder>/<dag_id>/<run_id>/<task_id>.jsonl`` (``.../<task_id>/<map_index>.jsonl``
+    when mapped). A line is ``{"index", "input", "text", "model", "finish_reason", "usage"}`` (and
+    ``"json"`` with a JSON ``response_format``) or ``{"index", "input", "error": {"class", "message",
+    "status_code"}}``; an index without a line was not sent. A retry of the task instance reads the
+    file back and sends only the items not answered (the log says how many answers it reused), then
+    the file holds one line per index. The XCom is then small: ``{"output_path", "total", "succeeded",
+    "failed", "not_sent", "reused", "usage"}``.
 
-    :param inputs: the items, one call each: a list, or an upstream task's output (an XComArg)
-        that resolves to one. Jinja-rendered like the other fields (a value from XCom is not).
+    Without a file, the XCom also holds ``"results"``: in input order, the chat operator's result
+    dict for a reply, ``{"index": i, "error": {...}}`` for a failure or an item not sent (class
+    ``NotSent``). Metadata DB XComs suit thousands of replies; beyond that give ``output_path``.
+
+    ``usage`` sums the tokens of all replies; ``succeeded`` counts them (``reused`` of them from an
+    earlier try). When the task fails, what it has is pushed first, as XCom ``partial_results``
+    (the same dict), and the error says how many items failed, were not sent and were answered.
+
+    A failure that every item would share (a rejected token, missing credits, an inaccessible
+    model) stops the batch at once, as does a failure that already makes the task fail; the items
+    this leaves unsent count as failed. ``max_total_tokens`` and ``max_calls`` stop it from starting
+    more calls; the items this leaves unsent do not count as failed.
+
+    :param inputs: the items, one call each: a list, an upstream task's output (an XComArg) that
+        resolves to one, or a JSON Lines (``.jsonl``: one JSON value per line) or CSV (``.csv``: one
+        dict per row) file given as an ``ObjectStoragePath`` or URI (``file:///data/in.jsonl``),
+        read a line at a time. Jinja-rendered like the other fields (a value from XCom is not).
     :param user_prompt: the user message of each call (Handlebars, with ``{{item}}``). Required.
     :param system_prompt: an optional system message of each call (Handlebars, with ``{{item}}``).
     :param model: a model id (``owner/name``); default: the connection's ``default_model``, else
@@ -61,10 +94,16 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     :param seed: a seed for reproducible sampling, where the server supports it.
     :param response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``;
         each result then also holds ``"json"``, the parsed reply.
+    :param output_path: a folder (``ObjectStoragePath`` or URI such as ``file:///data/run1/`` or
+        ``s3://bucket/prefix/``) for this task instance's file of replies. Templated.
     :param max_concurrency: the most calls in flight at once (the adaptive limit starts here).
     :param max_failed_fraction: the share of items that may fail, from 0 to 1, before the task
         fails: 0 (the default) fails it on any failure, 1 only on a failure every item would share
         (a rejected token, missing credits, an inaccessible model): that is no item's fault.
+    :param max_total_tokens: start no new call once the replies used this many tokens (prompt and
+        completion, earlier tries' answers included). Calls in flight then still finish, so the
+        total can pass it by their tokens.
+    :param max_calls: start no more than this many calls (earlier tries' answers included).
     :param validate_model: on the router, ask the Hub once, before the first call, whether the
         model exists, is accessible and can chat; ``False`` skips that check.
     """
@@ -79,6 +118,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         "stop",
         "seed",
         "response_format",
+        "output_path",
     )
     template_fields_renderers = {"inputs": "json", "response_format": "json"}
     ui_color = "#ffd21e"
@@ -99,8 +139,11 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         stop: str | list[str] | None = None,
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
+        output_path: Any = None,
         max_concurrency: int = 8,
         max_failed_fraction: float = 0.0,
+        max_total_tokens: int | None = None,
+        max_calls: int | None = None,
         validate_model: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -118,6 +161,9 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
                 f"max_failed_fraction={max_failed_fraction!r}: give a number from 0 (any failure fails "
                 "the task) to 1 (failures never fail it)."
             )
+        for name, value in (("max_total_tokens", max_total_tokens), ("max_calls", max_calls)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigurationError(f"{name}={value!r}: give a whole number, at least 1, or None.")
         self.inputs = inputs
         self.user_prompt = user_prompt
         self.system_prompt = system_prompt
@@ -129,80 +175,199 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         self.stop = stop
         self.seed = seed
         self.response_format = response_format
+        self.output_path = output_path
         self.max_concurrency = max_concurrency
         self.max_failed_fraction = float(max_failed_fraction)
+        self.max_total_tokens = max_total_tokens
+        self.max_calls = max_calls
         self.validate_model = validate_model
 
     @cached_property
     def hook(self) -> HuggingFaceHook:
         return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
 
-    def items(self) -> list[Any]:
-        """The rendered ``inputs`` as a list."""
-        inputs = self.inputs
-        if isinstance(inputs, (str, bytes, Mapping)) or not isinstance(inputs, Iterable):
-            hint = (
-                " A Jinja template renders to a string: pass the upstream task's output itself "
-                "(inputs=my_task.output), or set render_template_as_native_obj=True on the DAG."
-                if isinstance(inputs, str)
-                else ""
+    @property
+    def settings(self) -> BatchSettings:
+        return BatchSettings(
+            max_concurrency=self.max_concurrency,
+            max_failed_fraction=self.max_failed_fraction,
+            max_total_tokens=self.max_total_tokens,
+            max_calls=self.max_calls,
+            progress_interval=self.progress_interval,
+        )
+
+    def reply_file(self, context: Context) -> ReplyFile | None:
+        """This task instance's file of replies: under ``output_path``, else the XCom object storage."""
+        if self.output_path not in (None, ""):
+            folder = as_storage_path(self.output_path, field="output_path")
+        else:
+            folder = default_folder()
+        return None if folder is None else ReplyFile(task_instance_file(folder, context["ti"]))
+
+    def request_builder(self, context: Context, hook: HuggingFaceHook) -> RequestBuilder:
+        return RequestBuilder(
+            context=context,
+            hook=hook,
+            user_prompt=self.user_prompt,
+            system_prompt=self.system_prompt,
+            generation=self.chat_settings,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        inputs = open_inputs(self.inputs)
+        hook = self.hook
+        replies = self.reply_file(context)
+        build = self.request_builder(context, hook)
+        # First pass: every request is built and checked, nothing is sent; earlier answers are matched.
+        answered = replies.earlier_answers() if replies is not None else {}
+        total, first, reuse = 0, None, set()
+        for index, item in enumerate(inputs):
+            request = build(index, item)
+            first = first or request
+            total += 1
+            if index in answered and answered[index] == input_digest(item):
+                reuse.add(index)
+        del answered
+        reused_usage = replies.keep(reuse) if replies is not None else no_usage()
+        if reuse:
+            self.log.info(
+                "Resuming: %d of %d items were answered by an earlier try and are reused from %s; "
+                "%d to send.",
+                len(reuse),
+                total,
+                replies,
+                total - len(reuse),
             )
-            raise ConfigurationError(f"inputs must be a list, not {type(inputs).__name__}.{hint}")
-        return list(inputs)  # also reads a mapped task's lazy XCom sequence
+        outcomes: ReplyFile | InMemoryResults = replies if replies is not None else InMemoryResults(total)
+        batch = BatchRun(
+            hook=hook,
+            requests=((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse),
+            total=total,
+            outcomes=outcomes,
+            settings=self.settings,
+            log=self.log,
+            reused=len(reuse),
+            reused_usage=reused_usage,
+        )
+        if first is None:
+            self.log.info("Batch: no inputs, nothing to send.")
+            return self._summary(batch, outcomes)
+        if total > len(reuse):
+            if self.validate_model:
+                hook.validate_model(first)  # one model for the whole batch: one check
+            self.log.info(
+                "Batch: %d calls to %s, at most %d at once; %s.",
+                total - len(reuse),
+                first.where,
+                self.max_concurrency,
+                f"replies go to {replies}" if replies is not None else "replies go to XCom at the end",
+            )
+            if replies is not None:
+                replies.open()
+            try:
+                run_to_end(batch.run())
+            except BaseException:
+                self._push_partial(context, self._summary(batch, outcomes))
+                raise
+            finally:
+                if replies is not None:
+                    replies.close()
+        summary = self._summary(batch, outcomes)
+        try:
+            batch.check()
+        except Exception:
+            self._push_partial(context, summary)
+            raise
+        return summary
 
-    def prepare_requests(
-        self, context: Context, items: list[Any], hook: HuggingFaceHook
-    ) -> list[ChatRequest]:
-        """Render both prompts for every item and check each call; nothing is sent.
+    def _summary(self, batch: BatchRun, outcomes: ReplyFile | InMemoryResults) -> dict[str, Any]:
+        summary = batch.summary()
+        if isinstance(outcomes, ReplyFile):
+            return {"output_path": str(outcomes), **summary}
+        return {"results": outcomes.results(batch.not_sent_message()), **summary}
 
-        :raises PromptTemplateError, ConfigurationError: naming the index of the first bad item.
-        """
+    def _push_partial(self, context: Context, summary: dict[str, Any]) -> None:
+        # Best effort: the task's own error must reach the log whatever happens here.
+        with contextlib.suppress(Exception):
+            context["ti"].xcom_push(key="partial_results", value=summary)
+            self.log.info("Results so far pushed as XCom partial_results before failing.")
+
+
+class InMemoryResults:
+    """Outcomes kept for the XCom, in input order, when there is no file to write them to."""
+
+    def __init__(self, total: int) -> None:
+        self._results: list[dict[str, Any] | None] = [None] * total
+
+    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None:
+        self._results[index] = result
+
+    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
+        self._results[index] = entry
+
+    def results(self, not_sent_message: str) -> list[dict[str, Any]]:
+        return [
+            error_entry(index, "NotSent", not_sent_message) if result is None else result
+            for index, result in enumerate(self._results)
+        ]
+
+
+class RequestBuilder:
+    """Builds and checks the request of each input: both prompts rendered, nothing sent.
+
+    :param context: the task's context (the prompts' scope comes from it).
+    :param hook: the hook that checks and builds requests.
+    :param user_prompt: the user message template.
+    :param system_prompt: the system message template, if any.
+    :param generation: the model and generation settings, as the hook takes them.
+    """
+
+    def __init__(
+        self,
+        *,
+        context: Context,
+        hook: HuggingFaceHook,
+        user_prompt: str,
+        system_prompt: str | None,
+        generation: dict[str, Any],
+    ) -> None:
         from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
-        generation = self.chat_settings
+        self._hook = hook
+        self._generation = generation
+        self._render = render_prompt
         # The same for every item: a mistake there is no one item's, so it is checked on its own.
         hook.prepare_chat(user_prompt="check", **generation)
         # One scope for all items (an XCom is pulled once); `item` is laid over it per input.
-        scope = prompt_scope(context, item=None)
-        fields = {"user_prompt": self.user_prompt, "system_prompt": self.system_prompt}
-        fixed: dict[str, str | None] = {}
-        for field, template in fields.items():
+        self._scope = prompt_scope(context, item=None)
+        self._templates = {"user_prompt": user_prompt, "system_prompt": system_prompt}
+        self._fixed: dict[str, str | None] = {}
+        for field, template in self._templates.items():
             if not template:
-                fixed[field] = None
+                self._fixed[field] = None
             elif not _per_item(template, referenced_roots(template, field=field)):
                 # Rendered once: the same text for every item, and shared by all their requests.
-                fixed[field] = render_prompt(template, scope, field=field)
-        requests = []
-        for index, item in enumerate(items):
-            item_scope = _ItemScope(scope, item)
-            try:
-                prompts: dict[str, Any] = dict(fixed)
-                for field, template in fields.items():
-                    if template and field not in fixed:
-                        prompts[field] = render_prompt(template, item_scope, field=field)
-                requests.append(hook.prepare_chat(**prompts, **generation))
-            except (PromptTemplateError, ConfigurationError) as error:
-                raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
-        return requests
+                self._fixed[field] = render_prompt(template, self._scope, field=field)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        items = self.items()
-        hook = self.hook
-        requests = self.prepare_requests(context, items, hook)
-        if not requests:
-            self.log.info("Batch: no inputs, nothing to send.")
-            return summarize([], [], 0)
-        if self.validate_model:
-            hook.validate_model(requests[0])  # one model for the whole batch: one check
-        self.log.info(
-            "Batch: %d calls to %s, at most %d at once.", len(items), requests[0].where, self.max_concurrency
-        )
-        batch = BatchRun(self, hook, requests)
-        run_to_end(batch.run())
-        summary = summarize(batch.results, batch.failures, batch.not_sent)
-        batch.check(summary)
-        return summary
+    def __call__(self, index: int, item: Any) -> ChatRequest:
+        """The request of ``inputs[index]``.
+
+        :raises PromptTemplateError, ConfigurationError: naming the index of the item.
+        """
+        item_scope = _ItemScope(self._scope, item)
+        try:
+            prompts: dict[str, Any] = dict(self._fixed)
+            for field, template in self._templates.items():
+                if template and field not in self._fixed:
+                    prompts[field] = self._render(template, item_scope, field=field)
+            return self._hook.prepare_chat(**prompts, **self._generation)
+        except (PromptTemplateError, ConfigurationError) as error:
+            raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
+
+    def all(self, items: Iterable[Any]) -> Iterator[ChatRequest]:
+        """The requests of ``items``, in order."""
+        return (self(index, item) for index, item in enumerate(items))
 
 
 def _per_item(template: str, roots: frozenset[str]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -165,7 +166,16 @@ def test_a_template_error_names_the_item_and_sends_nothing(fake_conn, run_dag, c
 
 
 def stub_context() -> dict:
-    ti = SimpleNamespace(dag_id="d", task_id="batch", xcom_pull=lambda task_ids: None)
+    pushed: dict = {}
+    ti = SimpleNamespace(
+        dag_id="d",
+        run_id="r",
+        task_id="batch",
+        map_index=-1,
+        xcom_pull=lambda task_ids: None,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+        pushed=pushed,
+    )
     return {"ti": ti, "dag": SimpleNamespace(task_ids=["batch"]), "params": {}, "run_id": "r"}
 
 
@@ -181,6 +191,8 @@ def test_no_inputs_sends_nothing(fake_conn):
         "succeeded": 0,
         "failed": 0,
         "not_sent": 0,
+        "reused": 0,
+        "total": 0,
     }
     assert fake_conn.requests == []
 
@@ -190,9 +202,10 @@ def test_no_inputs_sends_nothing(fake_conn):
     [
         (
             {"inputs": "{{ ti.xcom_pull('x') }}"},
-            ["inputs must be a list, not str", "render_template_as_native_obj"],
+            ["inputs must be a list or a file", "not str", "render_template_as_native_obj"],
         ),
-        ({"inputs": {"a": 1}}, ["inputs must be a list, not dict"]),
+        ({"inputs": {"a": 1}}, ["inputs must be a list or a file", "not dict"]),
+        ({"inputs": "file:///nowhere/in.json"}, ["must end in .jsonl", "not '.json'"]),
         ({"inputs": [1], "temperature": 7}, ["temperature"]),
         ({"inputs": [1, " "], "user_prompt": "{{item}}"}, ["inputs[1] (' ')", "user_prompt is empty"]),
     ],
@@ -215,7 +228,7 @@ def test_bad_limits_are_refused_when_the_dag_is_parsed(kwargs):
 
 def test_a_prompt_without_item_is_rendered_once_and_shared(fake_conn):
     op = operator(inputs=["a", "b"], system_prompt="Be brief, {{run_id}}.")
-    requests = op.prepare_requests(stub_context(), op.items(), op.hook)
+    requests = list(op.request_builder(stub_context(), op.hook).all(op.inputs))
     assert [r.messages[0]["content"] for r in requests] == ["Be brief, r."] * 2
     assert requests[0].messages[0]["content"] is requests[1].messages[0]["content"]
     assert [r.messages[1]["content"] for r in requests] == ["a", "b"]
@@ -253,10 +266,15 @@ def test_the_same_permanent_failure_on_the_first_items_stops_even_a_tolerant_bat
     result = operator(inputs=list(range(100)), max_concurrency=2, max_failed_fraction=1).execute(
         stub_context()
     )
+<<<<<<< HEAD
     assert result["succeeded"] == 0
     assert result["failed"] == 100
+=======
+    assert result["succeeded"] == 0 and result["failed"] + result["not_sent"] == 100
+>>>>>>> f6ccdd5 (Batch: replies appended to a per-task-instance JSON Lines file as they arrive (output_path, else the XCom object storage folder); a retry reuses them and sends only the rest; partial_results pushed before failing; errors tell failed, not sent and answered apart; inputs from a .jsonl/.csv file read as a stream; max_calls and max_total_tokens budgets; the engine gets settings and a logger, not the operator; a reply's tokens counted once in the metrics (proven over UDP StatsD))
     assert len(fake_conn.chat_requests) <= 12  # ten alike, and those already in flight
     assert result["not_sent"] >= 88
+    assert [r["error"]["class"] for r in result["results"]].count("NotSent") == result["not_sent"]
     assert (
         "the first 10 items all failed with InvalidRequestError" in result["results"][-1]["error"]["message"]
     )
@@ -269,3 +287,138 @@ def test_a_rejected_token_fails_even_a_batch_that_tolerates_every_failure(fake_c
     with pytest.raises(InvalidTokenError, match="The batch stopped: item"):
         task.execute(stub_context())
     assert len(fake_conn.chat_requests) <= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Durable replies, resumed retries, files of inputs and budgets, in real DAG runs.
+
+
+def reply_lines(uri: str) -> list[dict]:
+    """The lines of a file of replies named by its file:// URI."""
+    from airflow.sdk import ObjectStoragePath
+
+    return [json.loads(line) for line in ObjectStoragePath(uri).read_text().splitlines()]
+
+
+def test_a_retry_sends_only_what_the_first_try_did_not_answer(
+    fake_conn, use_connection, run_dag, tmp_path, capsys
+):
+    use_connection("hf_fake", host=fake_conn.url, password=TOKEN, extra={"max_retries": 0})
+    items = [f"x{i}" for i in range(30)]
+    asked: Counter = Counter()
+
+    def plan(n, body):
+        text = body["messages"][-1]["content"]
+        asked[text] += 1
+        return Fault.server_error(500) if text == "x3" and asked[text] == 1 else None
+
+    fake_conn.fault_plan = plan
+    run = run_dag("hf_batch_durable", run_conf={"items": items, "out": tmp_path.as_uri() + "/"})
+    assert run.state == "success", run.states
+    summary = run.xcom["batch"]
+    # Each paid reply was paid once: the second try sent the failure and what the stop left unsent.
+    assert Counter(user_prompts(fake_conn)) == {text: 2 if text == "x3" else 1 for text in items}
+    assert "results" not in summary  # the XCom stays small: the replies are in the file
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["not_sent"]) == (30, 30, 0, 0)
+    reused = summary["reused"]
+    assert 1 <= reused < 30
+    lines = reply_lines(summary["output_path"])
+    run_id = summary["output_path"].split("/")[-2]
+    assert summary["output_path"] == f"{tmp_path.as_uri()}/hf_batch_durable/{run_id}/batch.jsonl"
+    assert sorted(line["index"] for line in lines) == list(range(30))  # one line per index
+    for line in lines:
+        assert line["input"] == items[line["index"]]
+        assert line["text"] == f"re: {line['input']}"
+        assert set(line) == {"index", "input", "text", "model", "finish_reason", "usage"}
+    # The usage counts every answer, those of the first try included.
+    assert summary["usage"]["total_tokens"] == sum(line["usage"]["total_tokens"] for line in lines)
+    log = capsys.readouterr().out
+    assert re.search(rf"1 failed, {29 - reused} not sent, {reused} answered of 30 items", log)
+    assert f"Resuming: {reused} of 30 items were answered by an earlier try" in log
+
+
+def test_a_failed_batch_pushes_what_it_has_before_failing(fake_conn, dagbag):
+    fake_conn.fault_plan = lambda n, body: Fault.status(400) if "Item 19" in json.dumps(body) else None
+    dag_run = dagbag["hf_batch_strict"].test(run_conf={"items": list(range(20))})
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "batch"]
+    assert str(ti.state) == "failed"
+    partial = ti.xcom_pull(task_ids="batch", key="partial_results")
+    assert (partial["succeeded"], partial["failed"], partial["not_sent"]) == (19, 1, 0)
+    assert [r["text"] for r in partial["results"][:19]] == [f"re: Item {i}" for i in range(19)]
+    assert partial["results"][19]["error"]["class"] == "InvalidRequestError"
+    assert len(fake_conn.chat_requests) == 20  # a retry with a file would send one call, not 20
+
+
+def test_the_error_tells_failed_from_not_sent_from_answered(fake_conn, run_dag, capsys):
+    rejected = {"i6", "i7", "i8"}
+    fake_conn.fault_plan = lambda n, body: (
+        Fault.status(400) if body["messages"][-1]["content"] in rejected else None
+    )
+    run = run_dag("hf_batch_serial", run_conf={"items": [f"i{i}" for i in range(30)]})
+    assert run.states["batch"] == "failed"
+    log = capsys.readouterr().out
+    # One call at a time: 6 answers, then 2 failures are more than 5% of 30 allows.
+    assert "The batch failed: 2 failed, 22 not sent, 6 answered of 30 items." in log
+    assert len(fake_conn.chat_requests) == 8
+
+
+def test_a_call_budget_stops_starting_calls_and_the_task_succeeds(fake_conn, run_dag, capsys):
+    run = run_dag("hf_batch_budget", run_conf={"items": [f"b{i}" for i in range(12)]})
+    assert run.state == "success", run.states
+    summary = run.xcom["batch"]
+    assert len(fake_conn.chat_requests) == 5
+    assert (summary["succeeded"], summary["failed"], summary["not_sent"]) == (5, 0, 7)
+    not_sent = [r for r in summary["results"] if "error" in r]
+    assert len(not_sent) == 7
+    assert {r["error"]["message"] for r in not_sent} == {"Not sent: budget reached: max_calls=5 calls made"}
+    assert "7 of 12 items not sent: budget reached" in capsys.readouterr().out
+
+
+def test_a_token_budget_stops_starting_calls(fake_conn):
+    # The fake bills a word as a token: "tN" costs 1 prompt token and 2 completion tokens ("re: tN").
+    result = operator(inputs=[f"t{i}" for i in range(10)], max_concurrency=1, max_total_tokens=7).execute(
+        stub_context()
+    )
+    assert len(fake_conn.chat_requests) == 3  # 3, 6, then 9 >= 7: no fourth call
+    assert result["usage"]["total_tokens"] == 9
+    assert (result["succeeded"], result["failed"], result["not_sent"]) == (3, 0, 7)
+
+
+def test_answers_of_earlier_tries_count_against_the_budget(fake_conn, tmp_path):
+    task = operator(
+        inputs=[f"t{i}" for i in range(10)], max_concurrency=1, output_path=str(tmp_path.as_uri())
+    )
+    task.max_calls = 4
+    assert task.execute(stub_context())["succeeded"] == 4
+    task.max_calls = 6  # a retry with a larger budget: two more calls, not six
+    result = task.execute(stub_context())
+    assert (result["succeeded"], result["reused"], result["not_sent"]) == (6, 4, 4)
+    assert len(fake_conn.chat_requests) == 6
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_inputs_from_a_file_are_read_as_a_stream(fake_conn, run_dag, tmp_path, suffix):
+    questions = [f"question {i}" for i in range(40)] + ["{{ds}} and {{item}} stay as they are"]
+    source = tmp_path / f"in.{suffix}"
+    if suffix == "jsonl":
+        source.write_text("".join(json.dumps({"q": q, "n": i}) + "\n" for i, q in enumerate(questions)))
+    else:
+        source.write_text("q,n\n" + "".join(f'"{q}",{i}\n' for i, q in enumerate(questions)))
+    out = tmp_path / "out"
+    run = run_dag("hf_batch_file", run_conf={"inputs": source.as_uri(), "out": out.as_uri()})
+    assert run.state == "success", run.states
+    summary = run.xcom["batch"]
+    assert (summary["total"], summary["succeeded"]) == (41, 41)
+    assert sorted(user_prompts(fake_conn)) == sorted(questions)
+    lines = sorted(reply_lines(summary["output_path"]), key=lambda line: line["index"])
+    assert [line["text"] for line in lines] == [f"re: {q}" for q in questions]
+    assert str(lines[3]["input"]["n"]) == "3"  # a CSV row is a dict of strings
+
+
+def test_a_bad_line_in_a_file_of_inputs_fails_before_any_call(fake_conn, run_dag, tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"q": "fine"}\n{"q": "fine too"}\n{"q": broken\n')
+    run = run_dag("hf_batch_file", run_conf={"inputs": source.as_uri(), "out": tmp_path.as_uri()})
+    assert run.states["batch"] == "failed"
+    assert "line 3 is not JSON" in capsys.readouterr().out
+    assert fake_conn.chat_requests == []

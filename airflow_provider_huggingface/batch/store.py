@@ -1,0 +1,164 @@
+"""Where a batch's replies are kept as they arrive: one JSON Lines file per task instance.
+
+Each line is one item's outcome, written and flushed as soon as it is known::
+
+    {"index": 3, "input": ..., "text": "...", "model": "...", "finish_reason": "stop", "usage": {...}}
+    {"index": 4, "input": ..., "error": {"class": "...", "message": "...", "status_code": 400}}
+
+A retry of the same task instance (same dag, run, task and map index) finds the file, keeps its
+answers and sends only the rest: a paid reply is never paid for again. The file is then rewritten
+with those answers alone, so that once a try ends it holds at most one line per index; an index
+without a line was not sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_huggingface._internal.chat import add_usage
+from airflow_provider_huggingface.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow.sdk import ObjectStoragePath
+
+# The XCom object storage backend's setting; its folder also holds batches' replies by default.
+XCOM_STORAGE = ("common.io", "xcom_objectstorage_path")
+
+
+def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
+    """An ``ObjectStoragePath`` from one, or from a URI string such as ``file:///data/run1/``."""
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(value, ObjectStoragePath):
+        return value
+    if isinstance(value, str) and "://" in value:
+        return ObjectStoragePath(value)
+    raise ConfigurationError(
+        f"{field}={value!r} is not a storage location: give an ObjectStoragePath or a URI such as "
+        "'file:///data/run1/' or 's3://bucket/prefix/' (with a connection: 's3://aws_default@bucket/prefix/')."
+    )
+
+
+def default_folder() -> ObjectStoragePath | None:
+    """The XCom object storage backend's folder, when one is configured, else None."""
+    from airflow.configuration import conf
+
+    configured = conf.get(*XCOM_STORAGE, fallback="")
+    if not configured:
+        return None
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(configured) / "huggingface_batch"
+
+
+def task_instance_file(folder: ObjectStoragePath, ti: Any) -> ObjectStoragePath:
+    """``<folder>/<dag_id>/<run_id>/<task_id>.jsonl``; ``.../<task_id>/<map_index>.jsonl`` when mapped.
+
+    Every try of a task instance gets the same name, so a retry finds what the last try wrote.
+    """
+    run = folder / _part(ti.dag_id) / _part(ti.run_id)
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is None or map_index < 0:
+        return run / f"{_part(ti.task_id)}.jsonl"
+    return run / _part(ti.task_id) / f"{map_index}.jsonl"
+
+
+def _part(name: str) -> str:
+    # Airflow's ids hold no '/', but a custom run_id could: it must not add a folder level.
+    return str(name).replace("/", "%2F")
+
+
+def input_digest(item: Any) -> bytes:
+    """A short fingerprint of an input as it is written to (and read back from) the file."""
+    text = json.dumps(item, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+class ReplyFile:
+    """One task instance's file of replies: read back what a previous try answered, then append.
+
+    :param path: the file (see :func:`task_instance_file`).
+    """
+
+    def __init__(self, path: ObjectStoragePath) -> None:
+        self.path = path
+        self._out: Any = None
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def earlier_answers(self) -> dict[int, bytes]:
+        """Index -> input fingerprint of every item a previous try answered (errors are sent again)."""
+        answered: dict[int, bytes] = {}
+        for entry in self._entries():
+            if "error" not in entry:
+                answered.setdefault(entry["index"], input_digest(entry.get("input")))
+        return answered
+
+    def keep(self, indices: set[int]) -> dict[str, int]:
+        """Rewrite the file with the answers of ``indices`` alone; return their summed usage.
+
+        Written beside the file and moved over it, so a crash here leaves the old file whole.
+        """
+        usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        if not indices:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            return usage
+        kept: set[int] = set()
+        temporary = self.path.parent / f".{self.path.name}.rewrite"
+        with temporary.open("w", encoding="utf-8") as out:
+            for entry, line in self._entries(raw=True):
+                index = entry["index"]
+                if "error" in entry or index not in indices or index in kept:
+                    continue
+                kept.add(index)
+                usage = add_usage(usage, entry.get("usage")) or usage
+                out.write(line)
+        temporary.rename(self.path)
+        return usage
+
+    def _entries(self, raw: bool = False) -> Iterator[Any]:
+        try:
+            source = self.path.open("r", encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with source:
+            for number, line in enumerate(source, 1):
+                if not line.endswith("\n"):
+                    break  # the last line of a try killed while writing it: that item is sent again
+                try:
+                    entry = json.loads(line)
+                    int(entry["index"])
+                except (ValueError, TypeError, KeyError):
+                    raise ConfigurationError(
+                        f"{self.path} line {number} is not a batch reply: this file is not one this "
+                        "operator wrote. Give output_path a folder of its own, or delete the file."
+                    ) from None
+                yield (entry, line) if raw else entry
+
+    def open(self) -> None:
+        """Open for appending (creating the folders); each :meth:`write` is flushed at once."""
+        if self._out is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._out = self.path.open("a", encoding="utf-8")
+
+    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None:
+        self._write({"index": index, "input": item, **result})
+
+    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
+        self._write({"index": index, "input": item, "error": entry["error"]})
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self._out.flush()  # to the OS at once: a killed process loses no written line
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None

@@ -1,0 +1,83 @@
+"""The batch engine in Airflow's metrics: each reply's tokens reach a real StatsD listener once.
+
+Airflow's StatsD logger is configured the way a deployment configures it (``[metrics] statsd_on``,
+``statsd_host``, ``statsd_port``) and started the way the task runner starts it; a UDP socket on
+127.0.0.1 receives what it sends while ``dag.test()`` runs a batch against the local fake.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+
+import pytest
+
+TOKEN = "hf_enginetestcanary000001"
+PREFIX = "hfbatchtest"
+
+
+class StatsdListener:
+    """A UDP socket on 127.0.0.1 that collects StatsD counter lines (``name:count|c``)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+
+    def counters(self) -> list[tuple[str, int]]:
+        """Every counter received until the socket has been quiet for half a second."""
+        received = []
+        while True:
+            try:
+                packet = self.sock.recv(65535).decode()
+            except TimeoutError:
+                return received
+            for line in packet.splitlines():
+                name, _, value = line.partition(":")
+                count, _, kind = value.partition("|")
+                if kind == "c":
+                    received.append((name, int(count)))
+
+
+@pytest.fixture
+def statsd(monkeypatch):
+    """Airflow's own StatsD logger, from its settings, sending to a listener on 127.0.0.1."""
+    from airflow.sdk._shared.observability.metrics import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    listener = StatsdListener()
+    for key, value in {
+        "STATSD_ON": "True",
+        "STATSD_HOST": "127.0.0.1",
+        "STATSD_PORT": str(listener.port),
+        "STATSD_PREFIX": PREFIX,
+    }.items():
+        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    for name in ("_factory", "_backend", "_export_legacy_names"):
+        monkeypatch.setattr(stats, name, getattr(stats, name))  # restored after the test
+    # What the task runner does when a task process starts.
+    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    try:
+        yield listener
+    finally:
+        listener.sock.close()
+
+
+def test_a_batch_sends_each_replys_tokens_once(fake_hf, use_connection, run_dag, statsd):
+    use_connection("hf_fake", host=fake_hf.url, password=TOKEN, extra={"max_retries": 8})
+    fake_hf.reply = lambda body: f"re: {body['messages'][-1]['content']}"
+    items = [{"q": f"question number {i}"} for i in range(25)]
+    run = run_dag("hf_batch", run_conf={"items": items})
+    assert run.state == "success", run.states
+    usage = run.xcom["batch"]["usage"]
+    assert usage["prompt_tokens"] > 0
+    sent = [(name, count) for name, count in statsd.counters() if ".huggingface." in name]
+    totals = Counter()
+    for name, count in sent:
+        totals[name] += count
+    assert totals == {
+        f"{PREFIX}.huggingface.prompt_tokens": usage["prompt_tokens"],
+        f"{PREFIX}.huggingface.completion_tokens": usage["completion_tokens"],
+    }
+    assert len(sent) == 2 * len(items)  # one prompt and one completion counter per reply
