@@ -82,6 +82,11 @@ class ChatRequest:
         return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
 
 
+def no_usage() -> TokenUsage:
+    """No tokens yet: the start of a running total."""
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
 def add_usage(first: TokenUsage | None, second: TokenUsage | None) -> TokenUsage | None:
     """The usage of two calls together (None counts as nothing, unless both are None)."""
     if first is None or second is None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_huggingface._internal.chat import add_usage
+from airflow_provider_huggingface._internal.chat import add_usage, no_usage
 from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     HuggingFacePermanentError,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from huggingface_hub import AsyncInferenceClient
 
+    from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
 
@@ -137,10 +138,6 @@ def error_entry(index: int, kind: str, message: str, status_code: int | None = N
     return {"index": index, "error": {"class": kind, "message": message, "status_code": status_code}}
 
 
-def no_usage() -> dict[str, int]:
-    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-
-
 @dataclass(frozen=True)
 class BatchSettings:
     """How a batch runs.
@@ -162,7 +159,7 @@ class BatchSettings:
 class Outcomes(Protocol):
     """Where each item's outcome goes as soon as it is known."""
 
-    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None: ...
+    def answered(self, index: int, item: Any, result: ChatResult) -> None: ...
 
     def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None: ...
 
@@ -192,7 +189,7 @@ class BatchRun:
         settings: BatchSettings,
         log: Logger | Any,
         reused: int = 0,
-        reused_usage: dict[str, int] | None = None,
+        reused_usage: TokenUsage | None = None,
     ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
 
@@ -204,7 +201,7 @@ class BatchRun:
         self.outcomes = outcomes
         self.limiter: AdaptiveLimiter = AdaptiveLimiter(settings.max_concurrency)
         self.reused = reused
-        self.usage = dict(reused_usage or no_usage())
+        self.usage: TokenUsage = reused_usage or no_usage()
         self.sent = 0
         self.succeeded = 0
         self.failures: list[int] = []  # indices, in the order they failed

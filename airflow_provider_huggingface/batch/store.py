@@ -18,13 +18,15 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface._internal.chat import add_usage
+from airflow_provider_huggingface._internal.chat import add_usage, no_usage
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
 
 # The XCom object storage backend's setting; its folder also holds batches' replies by default.
 XCOM_STORAGE = ("common.io", "xcom_objectstorage_path")
@@ -100,12 +102,12 @@ class ReplyFile:
                 answered.setdefault(entry["index"], input_digest(entry.get("input")))
         return answered
 
-    def keep(self, indices: set[int]) -> dict[str, int]:
+    def keep(self, indices: set[int]) -> TokenUsage:
         """Rewrite the file with the answers of ``indices`` alone; return their summed usage.
 
         Written beside the file and moved over it, so a crash here leaves the old file whole.
         """
-        usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        usage = no_usage()
         if not indices:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -148,7 +150,7 @@ class ReplyFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._out = self.path.open("a", encoding="utf-8")
 
-    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None:
+    def answered(self, index: int, item: Any, result: ChatResult) -> None:
         self._write({"index": index, "input": item, **result})
 
     def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:

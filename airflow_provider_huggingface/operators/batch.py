@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_huggingface._internal.chat import no_usage
 from airflow_provider_huggingface.batch.engine import (
     BatchRun,
     BatchSettings,
     error_entry,
-    no_usage,
     run_to_end,
 )
 from airflow_provider_huggingface.batch.inputs import open_inputs
@@ -31,8 +31,9 @@ from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_huggingface._internal.chat import ChatResult
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest
 
 
@@ -198,6 +199,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
 
     def reply_file(self, context: Context) -> ReplyFile | None:
         """This task instance's file of replies: under ``output_path``, else the XCom object storage."""
+        folder: ObjectStoragePath | None
         if self.output_path not in (None, ""):
             folder = as_storage_path(self.output_path, field="output_path")
         else:
@@ -299,8 +301,8 @@ class InMemoryResults:
     def __init__(self, total: int) -> None:
         self._results: list[dict[str, Any] | None] = [None] * total
 
-    def answered(self, index: int, item: Any, result: dict[str, Any]) -> None:
-        self._results[index] = result
+    def answered(self, index: int, item: Any, result: ChatResult) -> None:
+        self._results[index] = dict(result)  # a ChatResult, among error entries
 
     def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
         self._results[index] = entry
