@@ -8,11 +8,17 @@ All on the local fake (in this process), latency 0.1 s per chat call:
   (by default 100 of them, extrapolated to 1,000: they run one after the other);
 - a fake that admits 10 chat calls per second and answers 429 beyond: the achieved throughput
   (goal: at least 85% of 10/s) and the share of calls answered 429 (goal: under 5%), which the
-  adaptive limit must keep low by learning that about one call in flight is what the server allows.
+  adaptive limit must keep low by learning that about one call in flight is what the server allows;
+- 10,000 prompts at 0.1 s latency with max_concurrency=64, against the ideal 10,000 x 0.1 s / 64 =
+  15.6 s (goal: at most 1.15x), the fake in a process of its own;
+- memory: 1,000, 10,000 and 100,000 inputs read from a JSON Lines file, replies written to a file
+  (output_path), through a fake with no latency in a process of its own: the peak RSS of the task's
+  process (a fresh ``dag.test()`` process per size; goal: growth from 1k to 100k under 50 MB).
 
 The bench writes its DAG file to a throwaway folder and runs Airflow in a throwaway home.
 
-Run: python bench/bench_batch.py [--mapped 100] [--rate-prompts 1000]
+Run: python bench/bench_batch.py [--mapped 100] [--rate-prompts 1000] [--big-prompts 10000]
+     [--memory-sizes 1000,10000,100000] [--only memory|big|base]
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from _common import isolated_airflow_env, report
+from _common import ROOT, isolated_airflow_env, report
 
 TOKEN = "hf_benchmarktoken000000001"
 LATENCY = 0.1
@@ -55,6 +62,17 @@ with DAG(dag_id="bench_batch", schedule=None):
         inputs=prompts(),
         user_prompt="{{item}}",
         max_concurrency=CONCURRENCY,
+        validate_model=False,
+    )
+
+with DAG(dag_id="bench_batch_file", schedule=None):
+    HuggingFaceBatchChatOperator(
+        task_id="batch",
+        hf_conn_id="hf_bench",
+        inputs="{{ dag_run.conf['inputs'] }}",
+        user_prompt="{{item.q}}",
+        output_path="{{ dag_run.conf['out'] }}",
+        max_concurrency=16,
         validate_model=False,
     )
 
@@ -183,13 +201,144 @@ def rate_limited(fake, prompts: int) -> list[tuple[str, str]]:
     return rows
 
 
+# A fake in a process of its own, so that neither its CPU nor its memory counts as the task's.
+FAKE_PROCESS = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from tests.fakes.hf_api import FakeHF
+
+class CountingFake(FakeHF):
+    # 100,000 calls: count them rather than keep each one.
+    def _record(self, rec):
+        with self._lock:
+            if rec.is_chat:
+                rec.chat_index = self._chat_count
+                self._chat_count += 1
+        return rec
+
+fake = CountingFake().start()
+fake.latency = float(sys.argv[1])
+fake.reply = "A short reply."
+print(fake.url, flush=True)
+sys.stdin.read()  # until the bench closes it
+print(fake._chat_count, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def fake_process(latency: float):
+    """The fake's URL; on exit, the number of chat calls it answered is in ``calls[0]``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", FAKE_PROCESS, str(latency), str(ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    calls: list[int] = []
+    try:
+        yield process.stdout.readline().strip(), calls
+    finally:
+        process.stdin.close()
+        calls.append(int(process.stdout.readline() or 0))
+        process.wait(timeout=30)
+
+
+def peak_rss_child(n: int, data: Path, out: Path) -> None:
+    """In a fresh process: one dag.test() run of the batch over the first n lines; prints its peak RSS."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    with quiet():
+        db.resetdb()
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["bench_batch_file"]
+    with quiet():
+        dag_run = dag.test(run_conf={"inputs": data.as_uri(), "out": out.as_uri()})
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "batch"]
+    seconds = (ti.end_date - ti.start_date).total_seconds()
+    summary = ti.xcom_pull(task_ids="batch")
+    assert summary["succeeded"] == n, summary
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": seconds, "xcom": summary}))
+
+
+def memory(sizes: list[int]) -> list[tuple[str, str]]:
+    """Peak RSS of the task's process for each size, inputs from a JSON Lines file."""
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-memory-"))
+    rows = []
+    peaks = {}
+    with fake_process(0.0) as (url, calls):
+        env = {**os.environ}
+        env["AIRFLOW_CONN_HF_BENCH"] = json.dumps(
+            {"conn_type": "huggingface", "host": url, "password": TOKEN, "extra": {"max_retries": 3}}
+        )
+        for n in sizes:
+            data = work / f"in-{n}.jsonl"
+            with data.open("w") as out:
+                for i in range(n):
+                    out.write(json.dumps({"q": f"Prompt number {i}: say something short.", "id": i}) + "\n")
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(n), str(data), str(work / f"out-{n}")],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if child.returncode != 0:
+                raise RuntimeError(
+                    f"the {n}-input run failed:\n{child.stdout[-3000:]}\n{child.stderr[-3000:]}"
+                )
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            peaks[n] = result["peak_mb"]
+            rows.append(
+                (
+                    f"  {n:,} inputs from a .jsonl file, replies to a file",
+                    f"peak RSS {result['peak_mb']:.1f} MB; the task {result['seconds']:.0f} s "
+                    f"({n / result['seconds']:.0f} calls/s); XCom {len(json.dumps(result['xcom']))} bytes",
+                ),
+            )
+    growth = peaks[max(sizes)] - peaks[min(sizes)]
+    rows.append((f"  growth {min(sizes):,} -> {max(sizes):,} (goal < 50 MB)", f"{growth:.1f} MB"))
+    rows.append(("  chat calls the fake answered", f"{calls[0]:,}"))
+    return [("memory of the task's process (fake: no latency, own process)", ""), *rows]
+
+
+def big(prompts: int, concurrency: int = 64) -> list[tuple[str, str]]:
+    """Many prompts at 0.1 s each, many in flight, the fake in its own process."""
+    ideal = prompts * LATENCY / concurrency
+    with fake_process(LATENCY) as (url, _calls):
+        use_fake(url, max_retries=3)
+        run_execute(200, concurrency)  # warm-up
+        seconds, _ = run_execute(prompts, concurrency)
+    return [
+        (f"{prompts:,} prompts at 0.1 s, max_concurrency={concurrency}: ideal", f"{ideal:.1f} s"),
+        ("  batch, execute() directly", f"{seconds:.1f} s = {seconds / ideal:.2f}x ideal (goal <= 1.15x)"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mapped", type=int, default=100, help="mapped tasks to run (extrapolated to 1,000)")
     parser.add_argument("--rate-prompts", type=int, default=1000, help="prompts for the rate-limited run")
+    parser.add_argument("--big-prompts", type=int, default=10_000, help="prompts of the 64-in-flight run")
+    parser.add_argument("--memory-sizes", default="1000,10000,100000", help="input counts of the memory run")
+    parser.add_argument("--only", choices=["base", "big", "memory"], help="run one part only")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     dags_folder = airflow_env()
+    if args.memory_child:
+        n, data, out = args.memory_child
+        peak_rss_child(int(n), Path(data), Path(out))
+        return
+    if args.only in ("big", "memory"):
+        rows = (
+            big(args.big_prompts)
+            if args.only == "big"
+            else memory([int(n) for n in args.memory_sizes.split(",")])
+        )
+        report("HuggingFaceBatchChatOperator on the local fake", rows)
+        return
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils import db
 
@@ -243,6 +392,9 @@ def main() -> None:
 
         # 3. A server that admits 10 calls a second: does the limit learn it?
         rows += rate_limited(fake, args.rate_prompts)
+    # 4. Many prompts, many in flight; 5. memory as the inputs grow. Each fake in its own process.
+    rows += big(args.big_prompts)
+    rows += memory([int(n) for n in args.memory_sizes.split(",")])
     report("HuggingFaceBatchChatOperator on the local fake (latency 0.1 s per call)", rows)
 
 
