@@ -1,6 +1,13 @@
-"""HuggingFaceBatchChatOperator: inputs from an upstream task, per-item prompts, failure budgets."""
+"""HuggingFaceBatchChatOperator: inputs from an upstream task or a file, per-item prompts, failure
+budgets, call budgets, and a file of replies that a retry resumes from.
+
+Runs that write files name their folders in ``conf``: ``out`` (output_path) and, for ``hf_batch_file``,
+``inputs`` (a JSON Lines or CSV file).
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from airflow.sdk import DAG, task
 
@@ -15,16 +22,19 @@ def items(dag_run=None) -> list:
     return (dag_run.conf or {}).get("items", QUESTIONS)
 
 
+def batch_task(**kwargs) -> HuggingFaceBatchChatOperator:
+    """The batch task of a DAG below: on the fake's connection, over ``items()`` unless told otherwise."""
+    kwargs.setdefault("inputs", items())
+    return HuggingFaceBatchChatOperator(task_id="batch", hf_conn_id="hf_fake", **kwargs)
+
+
 with DAG(dag_id="hf_batch", schedule=None, params={"tone": "briefly"}):
 
     @task
     def topic() -> dict:
         return {"name": "rivers"}
 
-    batch = HuggingFaceBatchChatOperator(
-        task_id="batch",
-        hf_conn_id="hf_fake",
-        inputs=items(),
+    batch = batch_task(
         system_prompt="Answer {{params.tone}}.",
         user_prompt="{{item.q}}: tell me about {{topic.name}} ({{task_id}})",
         max_concurrency=4,
@@ -40,10 +50,7 @@ with DAG(dag_id="hf_batch", schedule=None, params={"tone": "briefly"}):
 
 
 with DAG(dag_id="hf_batch_tolerant", schedule=None):
-    HuggingFaceBatchChatOperator(
-        task_id="batch",
-        hf_conn_id="hf_fake",
-        inputs=items(),
+    batch_task(
         user_prompt="{{item}}",
         max_concurrency=2,
         max_failed_fraction=0.5,
@@ -51,19 +58,51 @@ with DAG(dag_id="hf_batch_tolerant", schedule=None):
 
 
 with DAG(dag_id="hf_batch_strict", schedule=None):
-    HuggingFaceBatchChatOperator(
-        task_id="batch",
-        hf_conn_id="hf_fake",
-        inputs=items(),
+    batch_task(
         user_prompt="Item {{item}}",
         max_concurrency=4,
     )
 
 
 with DAG(dag_id="hf_batch_bad_template", schedule=None):
-    HuggingFaceBatchChatOperator(
-        task_id="batch",
-        hf_conn_id="hf_fake",
+    batch_task(
         inputs=[{"q": "a"}, {"q": "b"}, {"x": "c"}],
         user_prompt="Q: {{item.q}}",
+    )
+
+
+with DAG(dag_id="hf_batch_durable", schedule=None):
+    # One Airflow retry at once: the second try resumes from the first one's file.
+    batch_task(
+        user_prompt="{{item}}",
+        output_path="{{ dag_run.conf['out'] }}",
+        max_concurrency=4,
+        retries=1,
+        retry_delay=timedelta(0),
+    )
+
+
+with DAG(dag_id="hf_batch_file", schedule=None):
+    batch_task(
+        inputs="{{ dag_run.conf['inputs'] }}",
+        user_prompt="{{item.q}}",
+        output_path="{{ dag_run.conf['out'] }}",
+        max_concurrency=4,
+    )
+
+
+with DAG(dag_id="hf_batch_budget", schedule=None):
+    batch_task(
+        user_prompt="{{item}}",
+        max_concurrency=2,
+        max_calls=5,
+    )
+
+
+with DAG(dag_id="hf_batch_serial", schedule=None):
+    # One call at a time, so which items were answered before the stop is known in advance.
+    batch_task(
+        user_prompt="{{item}}",
+        max_concurrency=1,
+        max_failed_fraction=0.05,
     )
