@@ -40,9 +40,11 @@ def use_connection(monkeypatch):
 
 
 class Run:
-    """A finished DAG run: its state and each task's XCom return_value."""
+    """A finished DAG run: its ids, its state and each task's XCom return_value."""
 
     def __init__(self, dag_run: Any) -> None:
+        self.dag_id = dag_run.dag_id
+        self.run_id = dag_run.run_id
         self.state = str(dag_run.state)
         self.states: dict[str, str] = {}
         self.xcom: dict[str, Any] = {}

@@ -47,13 +47,11 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
 
     user_prompt_is_template = False  # the function built it in Python: `{{` in its data stays as is
 
-    # user_prompt is listed so that the UI's Rendered Template tab shows the prompt that was
-    # sent (overwrite_rtif_after_execution). Jinja never sees the real prompt: fields are
-    # rendered before execute(), when it is still SET_DURING_EXECUTION, as with @task.bash.
+    # The prompt is known only after the function ran: the rendered fields are stored again then
+    # (overwrite_rtif_after_execution), so that the UI's Rendered Template tab shows it as sent.
     template_fields: Sequence[str] = (
         *DecoratedOperator.template_fields,
         *HuggingFaceChatOperator.template_fields,
-        "user_prompt",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         **DecoratedOperator.template_fields_renderers,

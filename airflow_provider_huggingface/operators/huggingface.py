@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -11,11 +12,14 @@ from airflow.sdk import BaseOperator
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
+
+
+PROMPT_FIELDS = ("user_prompt", "system_prompt")
 
 
 class ChatSettingsMixin:
@@ -74,7 +78,12 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         and the errors are the same. Default: the ``[operators] default_deferrable`` setting.
     """
 
+    # The prompts are listed so that the stored rendered fields (the UI's Rendered Template view,
+    # `airflow tasks render`) show the prompts as sent; they are rendered with Handlebars, never
+    # Jinja (see _do_render_template_fields).
     template_fields: Sequence[str] = (
+        "user_prompt",
+        "system_prompt",
         "model",
         "hf_conn_id",
         "max_tokens",
@@ -124,34 +133,69 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         self.stream = stream
         self.validate_model = validate_model
         self.deferrable = deferrable
+        self._prompts_rendered = False
 
     @cached_property
     def hook(self) -> HuggingFaceHook:
         return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
 
-    def render_prompts(self, context: Context) -> tuple[str, str | None]:
-        """The user and system prompts with every ``{{path}}`` filled in from the run."""
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        # The one place both an operator and an unmapped instance of a mapped one render their
+        # fields: Jinja for the settings, then Handlebars for the prompts, at the same moment.
+        if parent is not self:
+            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        jinja_fields = [name for name in template_fields if name not in PROMPT_FIELDS]
+        super()._do_render_template_fields(parent, jinja_fields, context, jinja_env, seen_oids)
+        # Reading the connection registers its token with Airflow's secrets masker before the
+        # rendered prompts are stored, so that a token pasted into a prompt is masked there too.
+        # A bad connection is reported by execute(), with the other request checks.
+        with contextlib.suppress(Exception):
+            self.hook.settings  # noqa: B018
+        self.render_prompts(context)
+
+    def render_prompts(self, context: Context) -> None:
+        """Render ``user_prompt`` and ``system_prompt`` in place, once, with every ``{{path}}`` filled in.
+
+        Only text written in the DAG file is a template. A prompt that Airflow resolves at run time
+        (an upstream task's output, an argument of a mapped task group, a value mapped with
+        ``.expand()``/``.expand_kwargs()`` from an upstream task) is data: it is sent as it is.
+        """
+        if self._prompts_rendered:
+            return
         from airflow_provider_huggingface.prompts.renderer import render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
-        scope = prompt_scope(context)
-        user = (
-            render_prompt(self.user_prompt, scope, field="user_prompt")
-            if self.user_prompt_is_template
-            else self.user_prompt
-        )
-        system = (
-            render_prompt(self.system_prompt, scope, field="system_prompt") if self.system_prompt else None
-        )
-        return user, system
+        runtime = _mapped_at_run_time(self, context["ti"].map_index)
+        scope = None
+        for field in PROMPT_FIELDS:
+            value = getattr(self, field)
+            if not isinstance(value, str) and callable(getattr(value, "resolve", None)):
+                setattr(self, field, value.resolve(context))  # an XComArg or a group's argument: data
+            elif (
+                isinstance(value, str)
+                and value
+                and field not in runtime
+                and (field != "user_prompt" or self.user_prompt_is_template)
+            ):
+                scope = scope if scope is not None else prompt_scope(context, log=self.log)
+                setattr(self, field, render_prompt(value, scope, field=field))
+        self._prompts_rendered = True
 
     def execute(self, context: Context) -> ChatResult:
-        user_prompt, system_prompt = self.render_prompts(context)
+        self.render_prompts(context)  # done already when Airflow rendered the template fields
         if self.deferrable:
-            self.defer_chat(user_prompt, system_prompt)
+            self.defer_chat(self.user_prompt, self.system_prompt)
         return self.hook.chat(
-            user_prompt=user_prompt,
-            system_prompt=system_prompt,
+            user_prompt=self.user_prompt,
+            system_prompt=self.system_prompt,
             stream=self.stream,
             validate_model=self.validate_model,
             fallback_models=self.fallback_models,
@@ -205,6 +249,29 @@ def _validated(hook: HuggingFaceHook) -> Callable[[ChatRequest], ChatRequest]:
         return request
 
     return check
+
+
+def _mapped_at_run_time(task: BaseOperator, map_index: int | None) -> set[str]:
+    """The prompt fields of a mapped task's instance whose value was resolved at run time.
+
+    A list written out in ``.expand()`` or ``.expand_kwargs()`` in the DAG file is text of the
+    DAG file, a template, as Airflow itself renders it with Jinja; an upstream task's output is data.
+    """
+    mapped = task.dag.task_dict.get(task.task_id) if task.has_dag() else None
+    expand_input = getattr(mapped, "expand_input", None) if getattr(mapped, "is_mapped", False) else None
+    value = getattr(expand_input, "value", None)
+    if isinstance(value, dict):  # .expand(field=...)
+        return {field for field in PROMPT_FIELDS if _resolved_at_run_time(value.get(field))}
+    if isinstance(value, (list, tuple)):  # .expand_kwargs([...]) written out
+        kwargs = value[map_index] if map_index is not None and 0 <= map_index < len(value) else None
+        if isinstance(kwargs, dict):
+            return {field for field in PROMPT_FIELDS if _resolved_at_run_time(kwargs.get(field))}
+        return set(PROMPT_FIELDS)
+    return set(PROMPT_FIELDS) if value is not None else set()  # .expand_kwargs(upstream.output)
+
+
+def _resolved_at_run_time(value: Any) -> bool:
+    return not isinstance(value, str) and callable(getattr(value, "resolve", None))
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:

@@ -167,7 +167,12 @@ def _resolve(frame: Any, node: Node, *, strict: bool) -> Any:
     if path.data:
         return _data_variable(frame, path.data)
     value = frame.root if path.root else frame.context
-    for number, segment in enumerate(path.segments):
+    start = 0
+    # At the top of a run's scope the scope itself resolves the leading segments (task ids may
+    # hold dots): see prompts/scope.py.
+    if path.segments and (resolve_path := getattr(value, "resolve_path", None)) is not None:
+        start, value = resolve_path(path.segments)
+    for number, segment in enumerate(path.segments[start:], start):
         found, child = _child(value, segment)
         if not found:
             if strict:

@@ -1,4 +1,4 @@
-"""Dynamic task mapping over user prompts, each rendered against the same upstream XCom."""
+"""Dynamic task mapping over user prompts from an upstream task: data, sent as they are."""
 
 from __future__ import annotations
 

@@ -89,11 +89,12 @@ def test_dynamic_task_mapping(fake_conn, run_dag):
     fake_conn.reply = lambda body: body["messages"][-1]["content"].upper()
     run = run_dag("hf_mapped")
     assert run.state == "success", run.states
-    assert run.xcom["collect"] == ["ONE: RIVERS", "TWO: RIVERS", "THREE: RIVERS"]
+    assert run.xcom["collect"] == ["ONE: {{TOPIC.NAME}}", "TWO: {{TOPIC.NAME}}", "THREE: {{TOPIC.NAME}}"]
+    # Mapped prompts come from an upstream task: data, sent as they are, never rendered.
     assert sorted(r.body["messages"][-1]["content"] for r in fake_conn.chat_requests) == [
-        "One: rivers",
-        "Three: rivers",
-        "Two: rivers",
+        "One: {{topic.name}}",
+        "Three: {{topic.name}}",
+        "Two: {{topic.name}}",
     ]
 
 
