@@ -39,7 +39,7 @@ _CONTEXT_NAMES = ("ds", "ts", "run_id")
 _UNSET = object()
 
 
-def prompt_scope(context: Context, *, log: logging.Logger | None = None, **extra: Any) -> PromptScope:
+def prompt_scope(context: Context, *, log: Any = None, **extra: Any) -> PromptScope:
     """The names a prompt template may use. An XCom is pulled only when a template touches it.
 
     :param context: the running task's Airflow context.
@@ -95,7 +95,7 @@ class PromptScope(Mapping[str, Any]):
         task_ids: Sequence[str],
         pull: Any,
         *,
-        log: logging.Logger | None = None,
+        log: Any = None,
     ) -> None:
         self._values = dict(values)
         self._task_ids = dict.fromkeys(task_ids)

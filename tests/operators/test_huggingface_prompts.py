@@ -98,5 +98,7 @@ def test_a_long_prompt_is_stored_truncated_as_airflow_truncates(fake_conn, run_d
     sent = fake_conn.chat_requests[0].body["messages"][-1]["content"]
     assert len(sent) > 400  # the model got all of it
     stored = _rendered_fields(run, "chat")["user_prompt"]
-    assert "Truncated" in stored and "max_templated_field_length" in stored
-    assert "Summarize: The quarterly report." in stored and len(stored) <= 200
+    assert "Truncated" in stored
+    assert "max_templated_field_length" in stored
+    assert "Summarize: The quarterly report." in stored
+    assert len(stored) <= 200

@@ -44,7 +44,8 @@ def test_task_ids_with_dots_and_dashes_and_an_ambiguous_path(fake_conn, run_dag,
     (request,) = fake_conn.chat_requests
     sent = request.body["messages"][-1]["content"]
     year = sent.split("year=")[1][:4]  # {{logical_date.year}}: the date's own attribute
-    assert year.isdigit() and int(year) >= 2024
+    assert year.isdigit()
+    assert int(year) >= 2024
     assert sent == (
         "data=plain fetch dotted=the dotted task dashed=dashed bracket=dashed key=spaced "
         f"own=fetch's own v2 key year={year} conf=the run"
