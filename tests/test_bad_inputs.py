@@ -503,6 +503,11 @@ DAG_CASES = [
         problem="hf_no_such_conn",
         fix=r"Admin.*Connections|AIRFLOW_CONN_HF_NO_SUCH_CONN",
     ),
+    # Wrong types fail for good, naming the argument (not a raw AttributeError that Airflow retries).
+    DagCase(
+        "model_not_a_string", problem=r"model=123 is not valid", fix=r"must be a model id string, e\.g\."
+    ),
+    DagCase("conn_id_none", problem=r"hf_conn_id=None is not valid", fix=r"hf_conn_id='huggingface_default'"),
     DagCase("jinja_max_tokens", state="success", sent=1),
     DagCase("jinja_temperature", state="success", sent=1),
     # Airflow's own XCom refuses bytes and lone surrogates: the producer fails, nothing is sent.

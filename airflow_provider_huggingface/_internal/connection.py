@@ -6,6 +6,8 @@ message that names the field and the fix, instead of costing a call (and retries
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 
 ROUTER = "Hugging Face router"
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+EXTRA_KEYS = ("provider", "default_model", "timeout", "max_retries", "bill_to", "backoff")
+# Names users reach for that difflib would not match.
+_EXTRA_ALIASES = {"model": "default_model", "model_id": "default_model", "retries": "max_retries"}
+_API_SUFFIX = re.compile(r"(?:/v1)?(?:/chat/completions)?$")
 _RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema", "json")  # "json": TGI's own form
 
 
@@ -41,6 +47,8 @@ class ConnectionSettings:
     :param max_retries: retries of a transient failure.
     :param backoff: the first retry's backoff in seconds (doubles on each retry).
     :param default_model: the model of tasks that name none.
+    :param warnings: what in the connection was ignored, and why (an unknown extra, extra that is
+        not JSON): for the task log and the connection test.
     """
 
     conn_id: str
@@ -52,6 +60,7 @@ class ConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff: float = 1.0
     default_model: str | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def where(self) -> str:
@@ -60,8 +69,8 @@ class ConnectionSettings:
 
     @classmethod
     def from_connection(cls, conn: Connection) -> ConnectionSettings:
-        extra = conn.extra_dejson or {}
         conn_id = conn.conn_id
+        extra, warnings = _read_extra(conn)
         token = (conn.password or "").strip() or None
         base_url = _endpoint_url(conn_id, conn.host, conn.port)
         provider = str(extra.get("provider") or "auto").strip()
@@ -86,6 +95,7 @@ class ConnectionSettings:
             ),
             backoff=_number(conn_id, extra, "backoff", 1.0, minimum=0),
             default_model=(str(extra.get("default_model") or "").strip() or None),
+            warnings=warnings,
         )
 
     def resolve_model(self, model: str | None) -> str | None:
@@ -101,6 +111,34 @@ class ConnectionSettings:
         return chosen
 
 
+def _read_extra(conn: Connection) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The extra as a dict, and a warning for each thing in it that is ignored."""
+    name = f"Connection '{conn.conn_id}'"
+    try:
+        parsed = json.loads(conn.extra) if conn.extra else {}
+    except ValueError as exc:
+        return {}, (
+            f"{name}: the extra is not valid JSON ({exc}), so all of it is ignored and the defaults "
+            'are used. Correct it, e.g. {"timeout": 60, "default_model": "owner/name"}.',
+        )
+    if not isinstance(parsed, dict):
+        return {}, (f"{name}: the extra is not a JSON object, so it is ignored and the defaults are used.",)
+    extra = conn.extra_dejson or {}  # parsed again by Airflow, which masks its secrets
+    warnings = []
+    for key in extra:
+        if key in EXTRA_KEYS:
+            continue
+        close = _EXTRA_ALIASES.get(key.lower()) or next(
+            iter(difflib.get_close_matches(key, EXTRA_KEYS, n=1, cutoff=0.6)), None
+        )
+        hint = f" Did you mean '{close}'?" if close else ""
+        warnings.append(
+            f"{name}: the extra '{key}' is not a setting of this connection and is ignored.{hint} "
+            f"Known extras: {', '.join(EXTRA_KEYS)}."
+        )
+    return extra, tuple(warnings)
+
+
 def _endpoint_url(conn_id: str, host: str | None, port: int | None) -> str | None:
     host = (host or "").strip()
     if not host:
@@ -113,8 +151,11 @@ def _endpoint_url(conn_id: str, host: str | None, port: int | None) -> str | Non
             "or leave the field empty to use the Hugging Face router."
         )
     if port and parts.port is None:
-        host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
-    return host.rstrip("/")
+        parts = parts._replace(netloc=f"{parts.netloc}:{port}")
+    # The server's base URL, whatever of the OpenAI path was pasted: chat adds /v1/chat/completions
+    # and the connection test /v1/models to it, so a kept /v1 would make /v1/v1/models.
+    path = _API_SUFFIX.sub("", parts.path.rstrip("/"))
+    return parts._replace(path=path).geturl().rstrip("/")
 
 
 def _check_router_token(conn_id: str, token: str | None) -> None:

@@ -76,7 +76,7 @@ _UNAVAILABLE = (
     "the connection's max_retries or timeout, or choose another provider or a smaller model."
 )
 _TIMEOUT = (
-    "No answer within the timeout. Raise the connection's 'timeout' extra (a loading model can take "
+    "The server did not answer in time. Raise the connection's 'timeout' extra (a loading model can take "
     "minutes), lower max_tokens, or choose a smaller model."
 )
 _UNREACHABLE = (
@@ -158,6 +158,7 @@ def map_error(
     model: str | None,
     where: str,
     secrets: Iterable[str | None] = (),
+    timeout: float | None = None,
 ) -> HuggingFaceError:
     """Turn anything huggingface_hub or the network raises into a :class:`HuggingFaceError`.
 
@@ -165,6 +166,7 @@ def map_error(
     :param model: the model id of the call, quoted in the guidance.
     :param where: what was called, e.g. "Hugging Face router" or the endpoint URL.
     :param secrets: values that must never appear in the message (the token).
+    :param timeout: the seconds a request was given, named when it timed out.
     """
     if isinstance(error, HuggingFaceError):
         return error
@@ -189,8 +191,10 @@ def map_error(
         )
         return cls(redact(message, secrets), server_message=server, **kw)
 
+    # The detail of a timeout is the wait, in the retry log line and the final error alike.
+    waited = f"no answer within {timeout:g} s" if timeout else "no answer within the timeout"
     if isinstance(error, InferenceTimeoutError):
-        return build(ResponseTimeoutError, _TIMEOUT)
+        return build(ResponseTimeoutError, _TIMEOUT, label="Client error", server_message=waited)
     if isinstance(error, HfHubHTTPError) and getattr(error, "response", None) is not None:
         response = error.response
         status = response.status_code
@@ -210,7 +214,7 @@ def map_error(
         return build(ServiceUnavailableError, _UNAVAILABLE, server_message=str(error))
     httpx = http_module()
     if isinstance(error, httpx.TimeoutException):
-        return build(ResponseTimeoutError, _TIMEOUT)
+        return build(ResponseTimeoutError, _TIMEOUT, label="Client error", server_message=waited)
     if isinstance(error, (httpx.TransportError, ConnectionError)):
         return build(
             EndpointUnreachableError, _UNREACHABLE, label="Client error", server_message=type(error).__name__

@@ -35,6 +35,7 @@ from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     StructuredOutputError,
 )
+from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 __all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
 
@@ -53,6 +54,11 @@ def _check_encodable(field: str, text: str) -> None:
             f"{field} is not valid Unicode at character {exc.start}: {exc.reason}. Decode the data it "
             "comes from with bytes.decode('utf-8', errors='replace')."
         ) from None
+
+
+def _log_reask(log: Any, error: StructuredOutputError) -> None:
+    """The one line that says a second, billed call follows: the same on every path."""
+    log.warning("Asking once more for JSON that fits: %s", error)
 
 
 class HuggingFaceHook(BaseHook):
@@ -74,11 +80,20 @@ class HuggingFaceHook(BaseHook):
     @functools.cached_property
     def settings(self) -> ConnectionSettings:
         """The connection's checked settings, read once."""
+        self._check_conn_id()
         try:
             conn = self.get_connection(self.hf_conn_id)
         except AirflowNotFoundException:
             raise self._missing_connection() from None
         return self._checked(ConnectionSettings.from_connection(conn))
+
+    def _check_conn_id(self) -> None:
+        conn_id = self.hf_conn_id
+        if not isinstance(conn_id, str) or not conn_id.strip():
+            raise ConfigurationError(
+                f"hf_conn_id={conn_id!r} is not valid: it must name a connection of type Hugging Face, "
+                f"e.g. hf_conn_id='{self.default_conn_name}' (the default when it is left out)."
+            )
 
     def _missing_connection(self) -> ConfigurationError:
         conn_id = self.hf_conn_id
@@ -88,12 +103,13 @@ class HuggingFaceHook(BaseHook):
             '\'{"conn_type": "huggingface", "password": "hf_..."}\', or name another one with hf_conn_id.'
         )
 
-    @staticmethod
-    def _checked(settings: ConnectionSettings) -> ConnectionSettings:
+    def _checked(self, settings: ConnectionSettings) -> ConnectionSettings:
         if settings.token:
             from airflow.sdk.log import mask_secret
 
             mask_secret(settings.token)
+        for warning in settings.warnings:
+            self.log.warning("%s", warning)
         return settings
 
     @property
@@ -127,13 +143,17 @@ class HuggingFaceHook(BaseHook):
 
     def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
         """This connection's view of :func:`airflow_provider_huggingface.exceptions.map_error`."""
-        return map_error(error, model=model, where=self.settings.where, secrets=(self.settings.token,))
+        settings = self.settings
+        return map_error(
+            error, model=model, where=settings.where, secrets=(settings.token,), timeout=settings.timeout
+        )
 
     async def aget_settings(self) -> ConnectionSettings:
         """:attr:`settings`, read without blocking an event loop (triggerer, batches)."""
         if "settings" not in self.__dict__:
             from airflow_provider_huggingface._internal.client_pool import current_pool
 
+            self._check_conn_id()
             # Triggers that start together read their connection once (a read is ~1 ms of the loop's time).
             self.__dict__["settings"] = await current_pool().read_once(self.hf_conn_id, self._aread_settings)
         return self.settings
@@ -167,6 +187,11 @@ class HuggingFaceHook(BaseHook):
             )
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
+        if model is not None and not isinstance(model, str):
+            raise ConfigurationError(
+                f"model={model!r} is not valid: it must be a model id string, e.g. model='{DEFAULT_MODEL}' "
+                "(or leave it out for the connection's default_model)."
+            )
         for field, text in (("user_prompt", user_prompt), ("system_prompt", system_prompt or "")):
             _check_encodable(field, text)
         stop = [stop] if isinstance(stop, str) else stop
@@ -262,7 +287,7 @@ class HuggingFaceHook(BaseHook):
             try:
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
-                self.log.warning("Asking once more for JSON that fits: %s", error)
+                _log_reask(self.log, error)
                 first = result
                 result = self._send(reask(request.messages, result["text"], error), request, stream)
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
@@ -363,6 +388,7 @@ class HuggingFaceHook(BaseHook):
             try:
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
+                _log_reask(retry_log or self.log, error)
                 first = result
                 result = await send(reask(request.messages, result["text"], error))
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
@@ -417,6 +443,11 @@ class HuggingFaceHook(BaseHook):
             settings = self.settings
         except Exception as exc:
             return False, str(exc)
+        ok, message = self._test(settings)
+        # What the connection ignores is news to whoever just filled it in, success or not.
+        return ok, " ".join([message, *(f"Warning: {warning}" for warning in settings.warnings)])
+
+    def _test(self, settings: ConnectionSettings) -> tuple[bool, str]:
         try:
             if settings.base_url:
                 return True, self._probe_endpoint(settings)

@@ -173,7 +173,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         from airflow_provider_huggingface.prompts.renderer import render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
-        runtime = _mapped_at_run_time(self, context["ti"].map_index)
+        runtime = _mapped_at_run_time(self, getattr(context["ti"], "map_index", None))
         scope = None
         for field in PROMPT_FIELDS:
             value = getattr(self, field)

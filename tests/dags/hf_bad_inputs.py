@@ -41,6 +41,8 @@ CASES: dict[str, tuple[list[str], dict]] = {
     "jinja_max_tokens": ([], {"user_prompt": "Hi", "max_tokens": "{{ params.max_tokens }}"}),
     "jinja_temperature": ([], {"user_prompt": "Hi", "temperature": "{{ params.temperature }}"}),
     "missing_connection": ([], {"user_prompt": "Hi", "hf_conn_id": "hf_no_such_conn"}),
+    "model_not_a_string": ([], {"user_prompt": "Hi", "model": 123}),
+    "conn_id_none": ([], {"user_prompt": "Hi", "hf_conn_id": None}),
     "template_like_xcom": ([], {"user_prompt": "Echo: {{upstream.template_like}}"}),
     "bytes_utf8": (["raw_utf8"], {"user_prompt": "Bytes: {{raw_utf8}}"}),
     "bytes_invalid_utf8": (["raw_invalid"], {"user_prompt": "Bytes: {{raw_invalid}}"}),

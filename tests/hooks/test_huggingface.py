@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -99,6 +100,17 @@ def test_transient_failures_are_retried_with_their_causes_logged(fake_hf, endpoi
         "HTTP 502",
     ]
     assert "Retry 1/3" in retries[0]
+
+
+def test_a_timeout_says_how_long_it_waited_in_the_retry_line_and_the_error(fake_hf, make_hook, capsys):
+    hook = make_hook(host=fake_hf.url, extra={"timeout": 0.5, "max_retries": 1})
+    fake_hf.enqueue(Fault.hang(seconds=3), Fault.hang(seconds=3))
+    with pytest.raises(errors.ResponseTimeoutError) as info:
+        hook.chat(user_prompt="Hi")
+    (retry,) = [line for line in task_log(capsys) if "Retry " in line]
+    assert "after ResponseTimeoutError: no answer within 0.5 s" in retry
+    assert "no answer within 0.5 s" in str(info.value)
+    assert "Raise the connection's 'timeout' extra" in str(info.value)
 
 
 def test_retries_are_bounded_by_max_retries(fake_hf, endpoint_hook):
@@ -201,6 +213,45 @@ def test_test_connection_on_an_endpoint(fake_hf, endpoint_hook):
     ok, message = endpoint_hook.test_connection()
     assert ok, message
     assert fake_hf.requests[-1].path == "/v1/models"
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/", "/v1/chat/completions"])
+def test_an_endpoint_url_with_the_api_path_works_for_chat_and_the_test(fake_hf, make_hook, suffix):
+    hook = make_hook(host=fake_hf.url + suffix)
+    ok, message = hook.test_connection()
+    assert ok, message
+    assert hook.chat(user_prompt="Hi")["text"] == "Hello from the fake"
+    assert [r.path for r in fake_hf.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert f"The endpoint {fake_hf.url} answered" in message
+
+
+def test_ignored_extras_are_named_in_the_task_log_and_the_test_result(fake_hf, make_hook, capsys):
+    hook = make_hook(host=fake_hf.url, extra={"timout": 5, "model": "a/b", "timeout": 30})
+    ok, message = hook.test_connection()
+    assert ok, message
+    hook.chat(user_prompt="Hi")
+    log = "\n".join(task_log(capsys))
+    for text in (message, log):
+        assert (
+            "the extra 'timout' is not a setting of this connection and is ignored. Did you mean 'timeout'?"
+            in text
+        )
+        assert (
+            "the extra 'model' is not a setting of this connection and is ignored. Did you mean 'default_model'?"
+            in text
+        )
+    assert fake_hf.chat_requests[0].body["model"] != "a/b"  # ignored indeed
+
+
+def test_an_extra_that_is_not_json_is_named_in_the_test_result(fake_hf, monkeypatch):
+    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+    conn = {"conn_type": "huggingface", "host": fake_hf.url, "extra": "{timeout: 5}"}
+    monkeypatch.setenv("AIRFLOW_CONN_HF_BAD_EXTRA", json.dumps(conn))
+    ok, message = HuggingFaceHook(hf_conn_id="hf_bad_extra").test_connection()
+    assert ok, message
+    assert "Warning: Connection 'hf_bad_extra': the extra is not valid JSON (" in message
+    assert "so all of it is ignored and the defaults are used" in message
 
 
 def test_test_connection_reports_unreachable_endpoint_and_bad_config(make_hook):

@@ -96,6 +96,23 @@ def test_json_response_format_adds_the_parsed_reply(fake_hf, hook):
     assert fake_hf.chat_requests[0].body["response_format"]["type"] == "json_object"
 
 
+def test_a_structured_reask_logs_the_line_of_the_sync_path(fake_hf, hook, capsys):
+    fake_hf.reply = lambda body: '{"n": 3}' if len(body["messages"]) > 2 else "Sure! n is 3"
+
+    def reask_lines() -> list[str]:
+        out = capsys.readouterr().out.splitlines()
+        return [line.split("] ", 1)[-1].split(" [")[0] for line in out if "Asking once more" in line]
+
+    capsys.readouterr()
+    assert hook.chat(user_prompt="Count", response_format={"type": "json_object"})["json"] == {"n": 3}
+    sync = reask_lines()
+    payload = run(chat_trigger(hook, user_prompt="Count", response_format={"type": "json_object"}))
+    assert payload["result"]["json"] == {"n": 3}
+    assert len(fake_hf.chat_requests) == 4  # two billed calls on each path
+    assert len(sync) == 1
+    assert reask_lines() == sync
+
+
 def test_a_loading_model_is_waited_for_in_the_trigger(fake_hf, hook):
     fake_hf.enqueue(Fault.loading(estimated_time=0.05))
     payload = run(chat_trigger(hook))
