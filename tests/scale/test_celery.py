@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.test_scheduler import chat_request, reply_to
 from tests.scale.cluster import CONNECTION_TOKEN, WORKERS
+from tests.scale.sharded import DAG_ID, TASK_ID, answer, prompt_of, run_sharded
 
 if TYPE_CHECKING:
     from tests.scale.cluster import CeleryStack
@@ -54,36 +55,46 @@ def test_seed_dag_runs_on_celery_workers(scale_stack: CeleryStack, dag_id: str, 
         assert ("Deferring chat to the triggerer" in log) is deferred, log[-3000:]
 
 
-def answer(body: dict) -> str:
-    """The fake's reply: the prompt it answers, so a reply names its input."""
-    return f"reply to {body['messages'][-1]['content']}"
-
-
 def test_sharded_batch_spreads_over_both_workers(scale_stack: CeleryStack) -> None:
     stack = scale_stack
     stack.fake.reply = answer
     stack.fake.latency = 0.1
-    stack.wait_for_dag("scale_batch")
-    run_id = f"scale_shards_{uuid.uuid4().hex[:8]}"
 
-    stack.trigger("scale_batch", run_id, conf={"prompts": 2000, "shards": 8})
-    run = stack.wait_for_run("scale_batch", run_id, timeout=240)
+    run = run_sharded(stack, prompts=2000, shards=8)
 
-    shards = sorted(stack.task_instances("scale_batch", run_id, "shard"), key=lambda ti: ti["map_index"])
-    assert run["state"] == "success", (
-        f"{[(ti['map_index'], ti['state']) for ti in shards]}\n{stack.diagnostics()}"
-    )
-    assert [ti["map_index"] for ti in shards] == list(range(8))
+    shards = [(ti["map_index"], ti["state"], ti["hostname"]) for ti in run.shards]
+    assert run.state == "success", f"{shards}\n{stack.diagnostics()}"
+    assert [ti["map_index"] for ti in run.shards] == list(range(8))
     # Both workers took shards: Celery spread the mapped task instances.
-    assert {ti["hostname"] for ti in shards} == WORKER_NAMES, [
-        (ti["map_index"], ti["hostname"]) for ti in shards
-    ]
+    assert {ti["hostname"] for ti in run.shards} == WORKER_NAMES, shards
     replies = [
         result["text"]
-        for ti in shards
-        for result in stack.xcom("scale_batch", run_id, "shard", map_index=ti["map_index"])["results"]
+        for ti in run.shards
+        for result in stack.xcom(DAG_ID, run.run_id, TASK_ID, map_index=ti["map_index"])["results"]
     ]
     # Every prompt answered once, in order, across the shards; the fake saw each prompt once.
     assert replies == [f"reply to prompt {i}" for i in range(2000)]
-    prompts = [r.body["messages"][-1]["content"] for r in stack.fake.chat_requests]
-    assert sorted(prompts) == sorted(f"prompt {i}" for i in range(2000))
+    assert sorted(map(prompt_of, run.requests)) == sorted(f"prompt {i}" for i in range(2000))
+
+
+def test_shards_on_two_workers_share_one_rate_limit(scale_stack: CeleryStack) -> None:
+    """4 shards on 2 workers against a server that admits 10 calls a second: every prompt is answered
+    once, however many 429s it took; the share of the limit used and of calls refused are printed
+    (``bench/bench_scale.py`` reports them too)."""
+    stack = scale_stack
+    stack.fake.reply = answer
+    stack.fake.rate_limit = 10
+
+    run = run_sharded(stack, prompts=160, shards=4)
+
+    shards = [(ti["map_index"], ti["state"], ti["hostname"]) for ti in run.shards]
+    assert run.state == "success", f"{shards}\n{stack.diagnostics()}"
+    assert {ti["hostname"] for ti in run.shards} == WORKER_NAMES, shards
+    assert sorted(map(prompt_of, run.answered())) == sorted(f"prompt {i}" for i in range(160))
+    figures = run.rate_figures(limit=10)
+    assert figures["rejected_429"] == len(run.requests) - 160, figures
+    print(
+        f"\nshared rate limit: 4 shards on 2 workers, 10 calls/s: {figures['answered']} answers in "
+        f"{figures['window_s']:.1f} s = {figures['limit_used']:.0%} of the limit; "
+        f"{figures['rejected_429']} of {figures['calls']} calls answered 429 ({figures['share_429']:.0%})"
+    )

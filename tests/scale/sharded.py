@@ -1,0 +1,83 @@
+"""Run ``scale_batch`` (prompts in shards, a mapped batch task each) on a ``CeleryStack`` and measure it.
+
+Shared by the scale tier's tests and ``bench/bench_scale.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.fakes.hf_api import Recorded
+    from tests.scale.cluster import CeleryStack
+
+DAG_ID = "scale_batch"
+TASK_ID = "shard"
+
+
+def answer(body: dict[str, Any]) -> str:
+    """The fake's reply: the prompt it answers, so a reply names its input."""
+    return f"reply to {body['messages'][-1]['content']}"
+
+
+def prompt_of(request: Recorded) -> str:
+    return request.body["messages"][-1]["content"]
+
+
+@dataclass
+class ShardedRun:
+    """A finished run of ``scale_batch``: its state, its shards' task instances, the fake's requests."""
+
+    run_id: str
+    state: str
+    shards: list[dict[str, Any]]
+    requests: list[Recorded]
+    seconds: float
+
+    @property
+    def shard_seconds(self) -> float:
+        """From the first shard's start to the last one's end: the batch itself, no scheduling before it."""
+        starts = [_time(ti["start_date"]) for ti in self.shards]
+        ends = [_time(ti["end_date"]) for ti in self.shards]
+        return (max(ends) - min(starts)).total_seconds()
+
+    def answered(self) -> list[Recorded]:
+        return [r for r in self.requests if r.status == 200]
+
+    def rate_figures(self, limit: float) -> dict[str, float]:
+        """Against a server limit of ``limit`` calls a second: the share of it the answers used (over the
+        time from the first call to the last) and the share of calls answered 429."""
+        times = [r.time for r in self.requests]
+        window = max(times) - min(times)
+        answered = len(self.answered())
+        rejected = sum(r.status == 429 for r in self.requests)
+        return {
+            "calls": len(self.requests),
+            "answered": answered,
+            "rejected_429": rejected,
+            "window_s": window,
+            "limit_used": answered / (window * limit) if window else 0.0,
+            "share_429": rejected / len(self.requests) if self.requests else 0.0,
+        }
+
+
+def run_sharded(stack: CeleryStack, prompts: int, shards: int, timeout: float = 300.0) -> ShardedRun:
+    """Trigger ``scale_batch`` for ``prompts`` prompts in ``shards`` shards and wait for it to finish."""
+    stack.wait_for_dag(DAG_ID)
+    run_id = f"scale_{prompts}x{shards}_{uuid.uuid4().hex[:8]}"
+    before = len(stack.fake.requests)
+    start = time.monotonic()
+    stack.trigger(DAG_ID, run_id, conf={"prompts": prompts, "shards": shards})
+    run = stack.wait_for_run(DAG_ID, run_id, timeout=timeout)
+    seconds = time.monotonic() - start
+    instances = sorted(stack.task_instances(DAG_ID, run_id, TASK_ID), key=lambda ti: ti["map_index"])
+    requests = [r for r in stack.fake.requests[before:] if r.is_chat]
+    return ShardedRun(run_id, run["state"], instances, requests, seconds)
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
