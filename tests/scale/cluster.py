@@ -69,7 +69,6 @@ class CeleryStack(AirflowStack):
             # The hostname a task instance records: this worker's name, not the machine's.
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.scale.worker_name.hostname",
             "SCALE_WORKER_NAME": name,
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), self.env.get("PYTHONPATH")))),
         }
         args = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
         # Logs are read from the shared home's files; no log server per worker (they would share a port).
@@ -153,6 +152,8 @@ def cluster_env(
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW_CONN_HF_SCALE": json.dumps(scale_connection),
+            # The scale DAGs and the workers' hostname callable import from tests/scale/.
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH")))),
         }
     )
     return env

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from tests.scale.cluster import CeleryStack
 
 DAG_ID = "scale_batch"
+# Calls in flight per shard of scale_batch: with eight shards on two workers, 32 at once.
+MAX_CONCURRENCY = 4
 TASK_ID = "shard"
 
 

@@ -13,9 +13,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, task
 
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
-
-# Calls in flight per shard: with eight shards on two workers, 64 at once against the fake.
-MAX_CONCURRENCY = 8
+from tests.scale.sharded import MAX_CONCURRENCY
 
 
 @task

@@ -1,0 +1,100 @@
+"""Scale-out on Airflow's CeleryExecutor: two workers against one, and shards sharing one rate limit.
+
+Starts the scale tier's cluster (``tests/scale/cluster.py``: PostgreSQL and Redis from the distribution's
+packages, Airflow's API server, scheduler, DAG processor and triggerer, two Celery workers with 4 task
+slots each) with the local fake in this process, and runs ``tests/scale/dags/scale_batch.py``: prompts
+cut into shards, one mapped ``HuggingFaceBatchChatOperator`` task per shard, 4 calls in flight each.
+
+- ``--prompts`` prompts (default 4,000) in 8 shards at 0.1 s latency, on both workers, then on one (the
+  other stopped): throughput from the first shard's start to the last shard's end, and over the whole
+  DAG run; goal: two workers give at least 1.8x the throughput of one;
+- 4 shards on 2 workers against a fake that admits 10 calls a second: the share of that limit the
+  answers used, and the share of calls answered 429.
+
+Needs Debian's ``postgresql`` and ``redis-server`` (``make scale-services``). About 2 minutes.
+
+Run: python bench/bench_scale.py [--prompts 4000] [--rate-prompts 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _common import report
+
+from tests.fakes.hf_api import FakeHF
+from tests.scale.cluster import WORKERS, celery_cluster
+from tests.scale.sharded import MAX_CONCURRENCY, answer, run_sharded
+
+LATENCY = 0.1
+SHARDS = 8
+RATE = 10
+GOAL = 1.8
+
+
+def throughput(stack, prompts: int) -> tuple[float, float, set[str]]:
+    """Prompts per second over the shards' span and over the whole run, and the workers that ran shards."""
+    stack.fake.reset()
+    stack.fake.reply = answer
+    stack.fake.latency = LATENCY
+    run = run_sharded(stack, prompts, SHARDS)
+    if run.state != "success" or len(run.answered()) != prompts:
+        raise SystemExit(f"run {run.run_id} ended {run.state} with {len(run.answered())} answers")
+    return prompts / run.shard_seconds, prompts / run.seconds, {ti["hostname"] for ti in run.shards}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=4000)
+    parser.add_argument("--rate-prompts", type=int, default=300)
+    args = parser.parse_args()
+    slots = dict(WORKERS)
+    rows: list[tuple[str, str]] = []
+    with (
+        FakeHF() as fake,
+        tempfile.TemporaryDirectory(prefix="bench-scale-") as home,
+        celery_cluster(fake, Path(home)) as stack,
+    ):
+        # Warm-up: the first task on each worker pays for imports the later ones share.
+        throughput(stack, 16 * SHARDS)
+
+        fake.reset()
+        fake.reply = answer
+        fake.rate_limit = RATE
+        shared = run_sharded(stack, args.rate_prompts, 4).rate_figures(RATE)
+        rows += [
+            (f"4 shards on 2 workers, one limit of {RATE} calls/s", f"{args.rate_prompts} prompts"),
+            ("  share of the limit used", f"{shared['limit_used']:.0%} over {shared['window_s']:.1f} s"),
+            (
+                "  calls answered 429",
+                f"{shared['rejected_429']} of {shared['calls']} = {shared['share_429']:.0%}",
+            ),
+        ]
+
+        two, two_run, hosts = throughput(stack, args.prompts)
+        stack.stop_worker(WORKERS[1][0])
+        one, one_run, one_hosts = throughput(stack, args.prompts)
+    ideal = SHARDS * MAX_CONCURRENCY / LATENCY
+    rows += [
+        (
+            f"{args.prompts} prompts, {SHARDS} shards x {MAX_CONCURRENCY} in flight, {LATENCY:.1f} s latency",
+            f"ideal with every shard at once: {ideal:.0f}/s",
+        ),
+        (
+            f"  2 workers x {slots[WORKERS[0][0]]} slots ({', '.join(sorted(hosts))})",
+            f"{two:.0f} prompts/s over the shards, {two_run:.0f}/s over the DAG run",
+        ),
+        (
+            f"  1 worker x {slots[WORKERS[0][0]]} slots ({', '.join(sorted(one_hosts))})",
+            f"{one:.0f} prompts/s over the shards, {one_run:.0f}/s over the DAG run",
+        ),
+        ("  2 workers / 1 worker", f"{two / one:.2f}x over the shards, {two_run / one_run:.2f}x the run"),
+        ("  goal", f">= {GOAL}x"),
+    ]
+    report("Scale-out on the CeleryExecutor (local fake)", rows)
+
+
+if __name__ == "__main__":
+    main()
