@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -357,7 +356,7 @@ class RequestBuilder:
 
         :raises PromptTemplateError, ConfigurationError: naming the index of the item.
         """
-        item_scope = _ItemScope(self._scope, item)
+        item_scope = self._scope.with_values(item=item)
         try:
             prompts: dict[str, Any] = dict(self._fixed)
             for field, template in self._templates.items():
@@ -375,29 +374,6 @@ class RequestBuilder:
 def _per_item(template: str, roots: frozenset[str]) -> bool:
     # `{{this}}` or `@root` at the top could reach the item without naming it.
     return "item" in roots or "this" in template or "@root" in template
-
-
-class _ItemScope(Mapping[str, Any]):
-    """The shared scope with ``item`` set to one input; loads nothing by itself."""
-
-    __slots__ = ("_base", "_item")
-
-    def __init__(self, base: Mapping[str, Any], item: Any) -> None:
-        self._base = base
-        self._item = item
-
-    def __getitem__(self, name: str) -> Any:
-        return self._item if name == "item" else self._base[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name == "item" or name in self._base
-
-    def __iter__(self) -> Iterator[str]:
-        yield "item"
-        yield from (name for name in self._base if name != "item")
-
-    def __len__(self) -> int:
-        return len(self._base) + ("item" not in self._base)
 
 
 def _preview(item: Any, size: int = 60) -> str:

@@ -20,6 +20,7 @@ Only the XComs a template touches are pulled, each once.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -133,6 +134,14 @@ class PromptScope(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"PromptScope(names={list(self._values)}, pulled={list(self._pulled)})"
+
+    def with_values(self, **values: Any) -> PromptScope:
+        """This scope with some names set otherwise (a batch's ``item``); pulled values are shared."""
+        view = copy.copy(self)
+        view._values = {**self._values, **values}
+        if not values.keys() <= self._values.keys():
+            view._names = list(dict.fromkeys([*view._values, *self._task_ids]))
+        return view
 
     def resolve_path(self, segments: Sequence[str]) -> tuple[int, Any]:
         """The value named by the leading segments of a path from the top of the scope.

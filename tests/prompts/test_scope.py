@@ -85,3 +85,13 @@ def test_a_task_is_pulled_once_and_only_when_named():
     scope = PromptScope({}, ["a", "b"], lambda task_id: pulled.append(task_id) or {"v": task_id})
     assert render_prompt("{{a.v}}{{a.v}}", scope) == "aa"
     assert pulled == ["a"]
+
+
+def test_a_batch_item_is_laid_over_a_shared_scope():
+    pulled = []
+    base = PromptScope({"item": None}, ["fetch.v2"], lambda task_id: pulled.append(task_id) or {"t": "x"})
+    one, two = base.with_values(item={"q": 1}), base.with_values(item={"q": 2})
+    assert render_prompt("{{item.q}} {{[fetch.v2].t}}", one) == "1 x"
+    assert render_prompt("{{item.q}} {{[fetch.v2].t}}", two) == "2 x"
+    assert pulled == ["fetch.v2"]  # pulled once for all items
+    assert base["item"] is None
