@@ -53,6 +53,22 @@ class Run:
             self.states[key] = str(ti.state)
             self.xcom[key] = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
 
+    def rendered_fields(self, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """A task's rendered template fields as the metadata DB holds them (the UI and CLI read these)."""
+        from airflow.models.renderedtifields import RenderedTaskInstanceFields as Fields
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            return session.scalars(
+                select(Fields.rendered_fields).where(
+                    Fields.dag_id == self.dag_id,
+                    Fields.run_id == self.run_id,
+                    Fields.task_id == task_id,
+                    Fields.map_index == map_index,
+                )
+            ).one()
+
 
 @pytest.fixture
 def run_dag(dagbag):

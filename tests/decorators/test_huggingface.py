@@ -130,21 +130,11 @@ def test_multiple_outputs_pushes_each_key(fake_conn, run_dag):
 
 
 def test_rendered_fields_show_the_prompt_that_was_sent(fake_conn, run_dag):
-    from airflow.models.dagrun import DagRun
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.utils.session import create_session
-
     run = run_dag("hf_decorator")
     assert run.state == "success", run.states
-    with create_session() as session:
-        last_run = session.query(DagRun).filter_by(dag_id="hf_decorator").order_by(DagRun.id.desc()).first()
-        row = (
-            session.query(RenderedTaskInstanceFields)
-            .filter_by(dag_id="hf_decorator", task_id="split", run_id=last_run.run_id)
-            .one()
-        )
-    assert row.rendered_fields["user_prompt"] == "Name one street of Paris."
-    assert row.rendered_fields["model"] is None
+    fields = run.rendered_fields("split")
+    assert fields["user_prompt"] == "Name one street of Paris."
+    assert fields["model"] is None
 
 
 @pytest.mark.parametrize(("task_id", "shown"), [("number", "int 42"), ("blank", "str '  \\n'")])

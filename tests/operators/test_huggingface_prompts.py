@@ -54,26 +54,13 @@ def test_run_time_values_reach_the_model_as_they_are(fake_conn, run_dag):
     ]
     batch_system = [m["content"] for m in _messages(fake_conn, "batch system") if m["role"] == "system"]
     assert sorted(batch_system) == sorted(f"batch system batch: {text}" for text in DATA)
+    # What the UI shows for a mapped instance is what it sent: the data, as it is.
+    shown = {run.rendered_fields("expand_user", i)["user_prompt"] for i in range(3)}
+    assert shown == {f"expand_user: {text}" for text in DATA}
     # A list written out in .expand() in the DAG file is text of the DAG file: a template.
     assert [m["content"] for m in _messages(fake_conn, "expand_literal")] == [
         "expand_literal: run of hf_data_not_code"
     ]
-
-
-def _rendered_fields(run, task_id: str) -> dict:
-    """The task's rendered template fields as the metadata DB holds them (UI and CLI read these)."""
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        return session.scalar(
-            select(RenderedTaskInstanceFields.rendered_fields).where(
-                RenderedTaskInstanceFields.dag_id == run.dag_id,
-                RenderedTaskInstanceFields.run_id == run.run_id,
-                RenderedTaskInstanceFields.task_id == task_id,
-            )
-        )
 
 
 def test_the_prompts_sent_are_the_stored_rendered_fields(fake_hf, use_connection, run_dag):
@@ -84,7 +71,7 @@ def test_the_prompts_sent_are_the_stored_rendered_fields(fake_hf, use_connection
     assert run.state == "success", run.states
     system, user = fake_hf.chat_requests[0].body["messages"]
     assert user["content"] == "Summarize: " + "The quarterly report. " * 20 + f"| pasted: my token is {token}"
-    fields = _rendered_fields(run, "chat")
+    fields = run.rendered_fields("chat")
     assert fields["system_prompt"] == system["content"] == "You write for Ada."
     # The final prompt, with the token masked the way Airflow masks secrets.
     assert fields["user_prompt"] == user["content"].replace(token, "***")
@@ -97,7 +84,7 @@ def test_a_long_prompt_is_stored_truncated_as_airflow_truncates(fake_conn, run_d
     assert run.state == "success", run.states
     sent = fake_conn.chat_requests[0].body["messages"][-1]["content"]
     assert len(sent) > 400  # the model got all of it
-    stored = _rendered_fields(run, "chat")["user_prompt"]
+    stored = run.rendered_fields("chat")["user_prompt"]
     assert "Truncated" in stored
     assert "max_templated_field_length" in stored
     assert "Summarize: The quarterly report." in stored
