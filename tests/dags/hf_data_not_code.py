@@ -8,7 +8,7 @@ own tag so that the test can tell the requests apart.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, task, task_group
 
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
@@ -76,6 +76,13 @@ with DAG(
         return text
 
     decorated.expand(text=texts.override(task_id="decorated_texts")("decorated"))
+
+    # An argument of a mapped task group given as the prompt
+    @task_group
+    def per_text(text: str):
+        HuggingFaceChatOperator(task_id="group_arg", hf_conn_id="hf_fake", user_prompt=text)
+
+    per_text.expand(text=texts.override(task_id="group_texts")("group_arg"))
 
     # The other side of the rule: a list written out in the DAG file is text of the DAG file.
     HuggingFaceChatOperator.partial(task_id="expand_literal", hf_conn_id="hf_fake").expand(

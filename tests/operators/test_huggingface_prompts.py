@@ -34,7 +34,7 @@ def test_run_time_values_reach_the_model_as_they_are(fake_conn, run_dag):
     everything = " ".join(m["content"] for r in fake_conn.chat_requests for m in r.body["messages"])
     assert "1234" not in everything  # the secret param was never rendered into any prompt
 
-    for tag in ("expand_user", "batch", "decorated"):
+    for tag in ("expand_user", "batch", "decorated", "group_arg"):
         users = sorted(m["content"] for m in _messages(fake_conn, tag) if m["role"] == "user")
         assert users == sorted(f"{tag}: {text}" for text in DATA), tag
     # .expand(system_prompt=...): the mapped system prompt is data, the partial user prompt a template
