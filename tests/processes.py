@@ -181,10 +181,13 @@ class AirflowStack:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.api(f"{path}?map_index={map_index}")["value"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
         """A task try's log as read through the REST API: its structured events, one JSON line each."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
-        content = self.api(path + "?" + urllib.parse.urlencode({"full_content": "true"}))["content"]
+        query = urllib.parse.urlencode({"full_content": "true", "map_index": map_index})
+        content = self.api(f"{path}?{query}")["content"]
         if isinstance(content, str):
             return content
         return "\n".join(json.dumps(event) if not isinstance(event, str) else event for event in content)

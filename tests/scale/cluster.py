@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,11 +93,23 @@ class CeleryStack(AirflowStack):
                 time.sleep(0.3)
 
     def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker, its pool and the tasks it runs, as a crashed machine would end them."""
+        """SIGKILL the worker and every process under it, as a crashed machine would end them.
+
+        Airflow starts each task in a process group of its own, so killing the worker's group alone
+        would leave its tasks running, orphaned.
+        """
+        import psutil
+
         process = self.processes.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
         process.wait(timeout=10)
+        psutil.wait_procs(tree, timeout=10)
 
     def stop_worker(self, name: str) -> None:
         """Stop an idle worker."""

@@ -5,13 +5,16 @@ Shared by the scale tier's tests and ``bench/bench_scale.py``.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.fakes.hf_api import Recorded
     from tests.scale.cluster import CeleryStack
 
@@ -35,10 +38,15 @@ class ShardedRun:
     """A finished run of ``scale_batch``: its state, its shards' task instances, the fake's requests."""
 
     run_id: str
-    state: str
-    shards: list[dict[str, Any]]
-    requests: list[Recorded]
-    seconds: float
+    #: The folder the shards write their files of replies in.
+    out: Path
+    #: How many requests the fake had seen before the run: the run's are those after.
+    first_request: int
+    started: float
+    state: str = "queued"
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def shard_seconds(self) -> float:
@@ -49,6 +57,18 @@ class ShardedRun:
 
     def answered(self) -> list[Recorded]:
         return [r for r in self.requests if r.status == 200]
+
+    def shard_file(self, map_index: int) -> Path:
+        """Where shard ``map_index`` appends its replies (the batch operator's layout)."""
+        return self.out / DAG_ID / self.run_id / TASK_ID / f"{map_index}.jsonl"
+
+    def replies(self) -> list[dict[str, Any]]:
+        """Every line of every shard's file, shard by shard."""
+        return [
+            json.loads(line)
+            for ti in self.shards
+            for line in self.shard_file(ti["map_index"]).read_text().splitlines()
+        ]
 
     def rate_figures(self, limit: float) -> dict[str, float]:
         """Against a server limit of ``limit`` calls a second: the share of it the answers used (over the
@@ -67,18 +87,32 @@ class ShardedRun:
         }
 
 
-def run_sharded(stack: CeleryStack, prompts: int, shards: int, timeout: float = 300.0) -> ShardedRun:
-    """Trigger ``scale_batch`` for ``prompts`` prompts in ``shards`` shards and wait for it to finish."""
+def start_sharded(stack: CeleryStack, prompts: int, shards: int) -> ShardedRun:
+    """Trigger ``scale_batch``: ``prompts`` prompts in ``shards`` shards, replies under the stack's home."""
     stack.wait_for_dag(DAG_ID)
-    run_id = f"scale_{prompts}x{shards}_{uuid.uuid4().hex[:8]}"
-    before = len(stack.fake.requests)
-    start = time.monotonic()
-    stack.trigger(DAG_ID, run_id, conf={"prompts": prompts, "shards": shards})
-    run = stack.wait_for_run(DAG_ID, run_id, timeout=timeout)
-    seconds = time.monotonic() - start
-    instances = sorted(stack.task_instances(DAG_ID, run_id, TASK_ID), key=lambda ti: ti["map_index"])
-    requests = [r for r in stack.fake.requests[before:] if r.is_chat]
-    return ShardedRun(run_id, run["state"], instances, requests, seconds)
+    run = ShardedRun(
+        run_id=f"scale_{prompts}x{shards}_{uuid.uuid4().hex[:8]}",
+        out=stack.home / "replies",
+        first_request=len(stack.fake.requests),
+        started=time.monotonic(),
+    )
+    conf = {"prompts": prompts, "shards": shards, "out": run.out.as_uri()}
+    stack.trigger(DAG_ID, run.run_id, conf=conf)
+    return run
+
+
+def finish_sharded(stack: CeleryStack, run: ShardedRun, timeout: float = 300.0) -> ShardedRun:
+    """Wait for the run to end; fill in its state, shards, requests and duration."""
+    run.state = stack.wait_for_run(DAG_ID, run.run_id, timeout=timeout)["state"]
+    run.seconds = time.monotonic() - run.started
+    run.shards = sorted(stack.task_instances(DAG_ID, run.run_id, TASK_ID), key=lambda ti: ti["map_index"])
+    run.requests = [r for r in stack.fake.requests[run.first_request :] if r.is_chat]
+    return run
+
+
+def run_sharded(stack: CeleryStack, prompts: int, shards: int, timeout: float = 300.0) -> ShardedRun:
+    """Run ``scale_batch`` for ``prompts`` prompts in ``shards`` shards to its end."""
+    return finish_sharded(stack, start_sharded(stack, prompts, shards), timeout)
 
 
 def _time(value: str) -> datetime:

@@ -67,14 +67,15 @@ def test_sharded_batch_spreads_over_both_workers(scale_stack: CeleryStack) -> No
     assert [ti["map_index"] for ti in run.shards] == list(range(8))
     # Both workers took shards: Celery spread the mapped task instances.
     assert {ti["hostname"] for ti in run.shards} == WORKER_NAMES, shards
-    replies = [
-        result["text"]
-        for ti in run.shards
-        for result in stack.xcom(DAG_ID, run.run_id, TASK_ID, map_index=ti["map_index"])["results"]
-    ]
-    # Every prompt answered once, in order, across the shards; the fake saw each prompt once.
-    assert replies == [f"reply to prompt {i}" for i in range(2000)]
+    replies = run.replies()
+    # Every reply is in the shards' files exactly once, and the fake saw each prompt once.
+    assert sorted(line["input"]["id"] for line in replies) == list(range(2000))
+    assert all(line["text"] == f"reply to prompt {line['input']['id']}" for line in replies)
     assert sorted(map(prompt_of, run.requests)) == sorted(f"prompt {i}" for i in range(2000))
+    summaries = [stack.xcom(DAG_ID, run.run_id, TASK_ID, map_index=ti["map_index"]) for ti in run.shards]
+    # The XCom stays small: counts and the file, not the replies.
+    assert [(x["succeeded"], x["failed"], x["reused"]) for x in summaries] == [(250, 0, 0)] * 8
+    assert all("results" not in x for x in summaries)
 
 
 def test_shards_on_two_workers_share_one_rate_limit(scale_stack: CeleryStack) -> None:

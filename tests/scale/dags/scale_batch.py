@@ -2,8 +2,9 @@
 
 ``scale_batch`` answers ``params.prompts`` prompts (``{"id": i}``, one call each) in ``params.shards``
 shards; ``.expand()`` makes one ``HuggingFaceBatchChatOperator`` task instance per shard, and the
-CeleryExecutor hands each to whichever worker has a free slot. A shard that fails (its worker killed,
-say) is retried once, a second later.
+CeleryExecutor hands each to whichever worker has a free slot. Each shard appends its replies to its
+own file under ``params.out`` (``scale_batch/<run_id>/shard/<map_index>.jsonl``), so a shard that
+fails (its worker killed, say) is retried once, a second later, and resumes from that file.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ with DAG(
     dag_id="scale_batch",
     schedule=None,
     catchup=False,
-    params={"prompts": 2000, "shards": 8},
+    params={"prompts": 2000, "shards": 8, "out": ""},
     default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
 ):
     HuggingFaceBatchChatOperator.partial(
         task_id="shard",
         hf_conn_id="hf_scale",
         user_prompt="prompt {{item.id}}",
+        output_path="{{ params.out }}",
         max_concurrency=MAX_CONCURRENCY,
     ).expand(inputs=shards())
