@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from huggingface_hub import AsyncInferenceClient
 
     from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
+    from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
 
@@ -215,6 +216,8 @@ class BatchRun:
         self.retry_log = _FirstWarnings(hook.log, _LOGGED_RETRIES)
         self.fatal: HuggingFaceError | None = None  # a failure about the connection or model
         self._exhausted = False
+        #: The models to ask in turn, shared by every call so that a model that failed stays skipped.
+        self.fallback: ModelFallback | None = None
 
     @property
     def done(self) -> int:
@@ -284,6 +287,7 @@ class BatchRun:
                     on_retry=self._retried,
                     report=False,
                     retry_log=self.retry_log,
+                    fallback=self.fallback,
                 )
             except _Stopped:
                 self.sent -= 1

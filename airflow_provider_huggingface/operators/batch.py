@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,11 @@ from airflow_provider_huggingface.batch.store import (
     input_digest,
     task_instance_file,
 )
-from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
+from airflow_provider_huggingface.exceptions import (
+    ConfigurationError,
+    HuggingFaceError,
+    PromptTemplateError,
+)
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
 
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_huggingface._internal.chat import ChatResult
+    from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest
 
 
@@ -96,6 +102,10 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         each result then also holds ``"json"``, the parsed reply.
     :param output_path: a folder (``ObjectStoragePath`` or URI such as ``file:///data/run1/`` or
         ``s3://bucket/prefix/``) for this task instance's file of replies. Templated.
+    :param fallback_models: models to ask, in turn, when ``model`` itself cannot answer (not found
+        or not served, gone, still loading after the retries); a model that could not answer is
+        skipped for the rest of the batch, and each result's ``model`` says which one answered.
+        See :mod:`airflow_provider_huggingface._internal.fallback`. Templated.
     :param max_concurrency: the most calls in flight at once (the adaptive limit starts here).
     :param max_failed_fraction: the share of items that may fail, from 0 to 1, before the task
         fails: 0 (the default) fails it on any failure, 1 only on a failure every item would share
@@ -119,6 +129,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         "seed",
         "response_format",
         "output_path",
+        "fallback_models",
     )
     template_fields_renderers = {"inputs": "json", "response_format": "json"}
     ui_color = "#ffd21e"
@@ -140,6 +151,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
         output_path: Any = None,
+        fallback_models: list[str] | None = None,
         max_concurrency: int = 8,
         max_failed_fraction: float = 0.0,
         max_total_tokens: int | None = None,
@@ -176,6 +188,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         self.seed = seed
         self.response_format = response_format
         self.output_path = output_path
+        self.fallback_models = fallback_models
         self.max_concurrency = max_concurrency
         self.max_failed_fraction = float(max_failed_fraction)
         self.max_total_tokens = max_total_tokens
@@ -254,8 +267,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             self.log.info("Batch: no inputs, nothing to send.")
             return self._summary(batch, outcomes)
         if total > len(reuse):
-            if self.validate_model:
-                hook.validate_model(first)  # one model for the whole batch: one check
+            batch.fallback = self.model_fallback(hook, first)
             self.log.info(
                 "Batch: %d calls to %s, at most %d at once; %s.",
                 total - len(reuse),
@@ -280,6 +292,28 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             self._push_partial(context, summary)
             raise
         return summary
+
+    def model_fallback(self, hook: HuggingFaceHook, first: ChatRequest) -> ModelFallback | None:
+        """The models the batch asks in turn (None without ``fallback_models``), checked on the Hub once
+        when ``validate_model``: a model the check rejects is skipped from the start."""
+        if not self.fallback_models:
+            if self.validate_model:
+                hook.validate_model(first)  # one model for the whole batch: one check
+            return None
+        fallback = hook.model_fallback(first, self.fallback_models)
+        if not self.validate_model:
+            return fallback
+        candidates = fallback.candidates()
+        last: HuggingFaceError | None = None
+        for i, model in enumerate(candidates):
+            try:
+                hook.validate_model(dataclasses.replace(first, model=model))
+                return fallback
+            except HuggingFaceError as error:
+                if not fallback.failed(model, error, candidates[i + 1] if i + 1 < len(candidates) else None):
+                    raise
+                last = error
+        raise fallback.exhausted(last)
 
     def _summary(self, batch: BatchRun, outcomes: ReplyFile | InMemoryResults) -> dict[str, Any]:
         summary = batch.summary()

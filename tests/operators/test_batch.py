@@ -418,3 +418,16 @@ def test_a_bad_line_in_a_file_of_inputs_fails_before_any_call(fake_conn, run_dag
     assert run.states["batch"] == "failed"
     assert "line 3 is not JSON" in capsys.readouterr().out
     assert fake_conn.chat_requests == []
+
+
+def test_a_model_that_cannot_answer_is_skipped_for_the_rest_of_the_batch(fake_conn, capsys):
+    fake_conn.model_faults = {"org/down": Fault.status(404, {"error": "Model org/down does not exist"})}
+    task = operator(inputs=[f"f{i}" for i in range(20)], model="org/down", fallback_models=["org/up"])
+    task.max_concurrency = 4
+    result = task.execute(stub_context())
+    assert result["succeeded"] == 20
+    assert {r["model"] for r in result["results"]} == {"org/up"}
+    asked = [r.body["model"] for r in fake_conn.chat_requests]
+    assert asked.count("org/up") == 20
+    assert asked.count("org/down") <= 4  # only the calls sent before the first 404 came back
+    assert "Model org/down cannot answer: not found" in capsys.readouterr().out
