@@ -69,12 +69,17 @@ def usage_dict(usage: Any) -> TokenUsage | None:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A checked chat call, ready to send: where, which model, the messages and the settings."""
+    """A checked chat call, ready to send: where, which model, the messages and the settings.
+
+    ``max_total_tokens`` bounds what the call may use, prompt and completion, its structured-output
+    re-ask included (see :func:`airflow_provider_huggingface._internal.structured.reask_request`).
+    """
 
     where: str
     model: str | None
     messages: list[dict[str, str]]
     generation: dict[str, Any]
+    max_total_tokens: int | None = None
 
     def __str__(self) -> str:
         model = self.model or "(the endpoint's own)"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from airflow_provider_huggingface.exceptions import StructuredOutputError
+
+if TYPE_CHECKING:
+    from airflow_provider_huggingface._internal.chat import ChatRequest, TokenUsage
 
 # Models often wrap JSON in a Markdown fence, alone or after a sentence.
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n(?P<body>.*?)\n?```", re.DOTALL | re.IGNORECASE)
@@ -79,3 +83,25 @@ def reask(messages: list[dict[str, str]], reply: str, error: StructuredOutputErr
             "content": f"That reply cannot be used: {error}\nAnswer again with only the JSON, nothing else.",
         },
     ]
+
+
+def reask_request(
+    request: ChatRequest, first: TokenUsage | None, error: StructuredOutputError
+) -> ChatRequest:
+    """The re-ask's request under the call's ``max_total_tokens``: it may generate what the first call
+    left, less the first call's tokens again (its prompt repeats the first prompt and reply).
+
+    :raises StructuredOutputError: the first call's, saying that the budget leaves no room to ask again.
+    """
+    budget = request.max_total_tokens
+    if budget is None:
+        return request
+    spent = first["total_tokens"] if first else 0
+    left = budget - 2 * spent
+    if left < 1:
+        raise StructuredOutputError(
+            f"{error} Not asked again: max_total_tokens={budget} leaves no room after the first call's "
+            f"{spent} tokens (asking again resends them). Raise max_total_tokens, or lower max_tokens."
+        )
+    cap = min(request.generation.get("max_tokens") or left, left)
+    return dataclasses.replace(request, generation={**request.generation, "max_tokens": cap})

@@ -29,7 +29,7 @@ from airflow_provider_huggingface._internal.retry import (
     async_call_with_retries,
     call_with_retries,
 )
-from airflow_provider_huggingface._internal.structured import parse_reply, reask, wants_json
+from airflow_provider_huggingface._internal.structured import parse_reply, reask, reask_request, wants_json
 from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,
@@ -172,10 +172,12 @@ class HuggingFaceHook(BaseHook):
         system_prompt: str | None = None,
         model: str | None = None,
         stop: str | list[str] | None = None,
+        max_total_tokens: int | None = None,
         **generation: Any,
     ) -> ChatRequest:
         """Check a chat call's arguments and build what will be sent. Nothing is sent yet.
 
+        ``max_total_tokens`` bounds the call's ``max_tokens`` and its structured-output re-ask.
         Every mistake found here is a :class:`ConfigurationError`.
         """
         if user_prompt is not None and not isinstance(user_prompt, str):
@@ -202,11 +204,22 @@ class HuggingFaceHook(BaseHook):
         messages.append({"role": "user", "content": user_prompt})
         settings = self.settings
         generation["stop"] = stop
+        if max_total_tokens is not None:
+            if (
+                isinstance(max_total_tokens, bool)
+                or not isinstance(max_total_tokens, int)
+                or max_total_tokens < 1
+            ):
+                raise ConfigurationError(
+                    f"max_total_tokens={max_total_tokens!r}: give a whole number of tokens, at least 1."
+                )
+            generation["max_tokens"] = min(generation.get("max_tokens") or max_total_tokens, max_total_tokens)
         return ChatRequest(
             where=settings.where,
             model=settings.resolve_model(model),
             messages=messages,
             generation={k: v for k, v in generation.items() if v is not None},
+            max_total_tokens=max_total_tokens,
         )
 
     def validate_model(self, request: ChatRequest) -> None:
@@ -231,6 +244,7 @@ class HuggingFaceHook(BaseHook):
         stream: bool = False,
         validate_model: bool = False,
         fallback_models: Sequence[str] | None = None,
+        max_total_tokens: int | None = None,
     ) -> ChatResult:
         """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
 
@@ -252,6 +266,7 @@ class HuggingFaceHook(BaseHook):
             stop=stop,
             seed=seed,
             response_format=response_format,
+            max_total_tokens=max_total_tokens,
         )
         fallback = self.model_fallback(request, fallback_models)
         started = time.monotonic()
@@ -287,9 +302,10 @@ class HuggingFaceHook(BaseHook):
             try:
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
-                _log_reask(self.log, error)
                 first = result
-                result = self._send(reask(request.messages, result["text"], error), request, stream)
+                again = reask_request(request, first["usage"], error)
+                _log_reask(self.log, error)
+                result = self._send(reask(request.messages, result["text"], error), again, stream)
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
         return result
@@ -368,9 +384,9 @@ class HuggingFaceHook(BaseHook):
     ) -> ChatResult:
         response_format = request.generation.get("response_format")
 
-        async def send(messages: list[dict[str, str]]) -> ChatResult:
+        async def send(messages: list[dict[str, str]], generation: dict[str, Any]) -> ChatResult:
             async def call() -> ChatResult:
-                output = await client.chat_completion(messages, model=request.model, **request.generation)
+                output = await client.chat_completion(messages, model=request.model, **generation)
                 return completion_result(output, request.model)
 
             result = await async_call_with_retries(
@@ -383,14 +399,15 @@ class HuggingFaceHook(BaseHook):
             count_tokens(result["model"], result["usage"])
             return result
 
-        result = await send(request.messages)
+        result = await send(request.messages, request.generation)
         if wants_json(response_format):
             try:
                 result["json"] = parse_reply(result["text"], response_format)
             except StructuredOutputError as error:
-                _log_reask(retry_log or self.log, error)
                 first = result
-                result = await send(reask(request.messages, result["text"], error))
+                again = reask_request(request, first["usage"], error)
+                _log_reask(retry_log or self.log, error)
+                result = await send(reask(request.messages, result["text"], error), again.generation)
                 result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
                 result["json"] = parse_reply(result["text"], response_format)
         return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +23,9 @@ from airflow_provider_huggingface.batch.store import (
     input_digest,
     task_instance_file,
 )
-from airflow_provider_huggingface.exceptions import (
-    ConfigurationError,
-    HuggingFaceError,
-    PromptTemplateError,
-)
+from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
-from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin
+from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin, _validated
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -301,19 +296,10 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
                 hook.validate_model(first)  # one model for the whole batch: one check
             return None
         fallback = hook.model_fallback(first, self.fallback_models)
-        if not self.validate_model:
-            return fallback
-        candidates = fallback.candidates()
-        last: HuggingFaceError | None = None
-        for i, model in enumerate(candidates):
-            try:
-                hook.validate_model(dataclasses.replace(first, model=model))
-                return fallback
-            except HuggingFaceError as error:
-                if not fallback.failed(model, error, candidates[i + 1] if i + 1 < len(candidates) else None):
-                    raise
-                last = error
-        raise fallback.exhausted(last)
+        if self.validate_model:
+            # A model the Hub says cannot chat is skipped from the start, as a call would skip it.
+            fallback.run(first, _validated(hook))
+        return fallback
 
     def _summary(self, batch: BatchRun, outcomes: ReplyFile | InMemoryResults) -> dict[str, Any]:
         summary = batch.summary()

@@ -69,6 +69,9 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     :param fallback_models: models to ask in turn when ``model`` itself cannot answer (not found or
         not served by the provider, gone, still loading after the retries); a bad token, a 402, a 403
         or a bad request never moves to another model. The XCom's ``model`` says which one answered.
+    :param max_total_tokens: the most tokens (prompt and completion) the call may use: its
+        ``max_tokens`` is at most this, and a structured-output re-ask is made only with what the first
+        call left (its prompt resends the first prompt and reply), else the task fails saying so.
     :param stream: stream the reply into the task log line by line; the XCom is the same. Not
         available when deferred: the reply then reaches the log whole, and a warning says so.
     :param validate_model: on the router, ask the Hub first whether the model exists, is accessible and
@@ -113,6 +116,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
         fallback_models: list[str] | None = None,
+        max_total_tokens: int | None = None,
         stream: bool = False,
         validate_model: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -130,6 +134,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         self.seed = seed
         self.response_format = response_format
         self.fallback_models = fallback_models
+        self.max_total_tokens = max_total_tokens
         self.stream = stream
         self.validate_model = validate_model
         self.deferrable = deferrable
@@ -199,6 +204,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             stream=self.stream,
             validate_model=self.validate_model,
             fallback_models=self.fallback_models,
+            max_total_tokens=self.max_total_tokens,
             **self.chat_settings,
         )
 
@@ -212,7 +218,10 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             self.log.warning("stream=True is ignored while deferred: the reply is logged when complete.")
         hook = self.hook
         request = hook.prepare_chat(
-            user_prompt=user_prompt, system_prompt=system_prompt, **self.chat_settings
+            user_prompt=user_prompt,
+            system_prompt=system_prompt,
+            max_total_tokens=self.max_total_tokens,
+            **self.chat_settings,
         )
         fallback = hook.model_fallback(request, self.fallback_models)
         if self.validate_model:
@@ -226,6 +235,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
                 messages=request.messages,
                 generation=request.generation,
                 fallback_models=[m for m in fallback.candidates(request.model)[1:] if m is not None],
+                max_total_tokens=request.max_total_tokens,
             ),
             method_name="execute_complete",
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.

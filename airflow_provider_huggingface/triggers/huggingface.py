@@ -30,6 +30,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
     :param messages: the rendered chat messages.
     :param generation: the checked generation settings (max_tokens, stop, response_format...).
     :param fallback_models: models to ask in turn when ``model`` itself cannot answer.
+    :param max_total_tokens: the most tokens the call may use, its structured-output re-ask included.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         messages: list[dict[str, str]],
         generation: dict[str, Any],
         fallback_models: list[str] | None = None,
+        max_total_tokens: int | None = None,
     ) -> None:
         super().__init__()
         self.hf_conn_id = hf_conn_id
@@ -47,6 +49,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.messages = messages
         self.generation = generation
         self.fallback_models = list(fallback_models or ())
+        self.max_total_tokens = max_total_tokens
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -57,6 +60,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "messages": self.messages,
                 "generation": self.generation,
                 "fallback_models": self.fallback_models,
+                "max_total_tokens": self.max_total_tokens,
             },
         )
 
@@ -81,6 +85,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
             model=self.model,
             messages=self.messages,
             generation=self.generation,
+            max_total_tokens=self.max_total_tokens,
         )
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
