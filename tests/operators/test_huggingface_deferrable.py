@@ -99,6 +99,7 @@ def test_execute_renders_and_checks_in_the_worker_then_defers(fake_conn):
         ],
         "generation": {"max_tokens": 30, "stop": ["END"]},
         "fallback_models": [],
+        "max_total_tokens": None,
     }
     assert TOKEN not in json.dumps(kwargs)
     assert fake_conn.requests == []  # nothing is sent from the worker

@@ -178,7 +178,14 @@ def test_serialize_round_trips_and_holds_no_token(hook):
     trigger = chat_trigger(hook, system_prompt="Sys", max_tokens=7, response_format={"type": "json_object"})
     classpath, kwargs = trigger.serialize()
     assert classpath == CLASSPATH
-    assert set(kwargs) == {"hf_conn_id", "model", "messages", "generation", "fallback_models"}
+    assert set(kwargs) == {
+        "hf_conn_id",
+        "model",
+        "messages",
+        "generation",
+        "fallback_models",
+        "max_total_tokens",
+    }
     assert kwargs["generation"] == {"max_tokens": 7, "response_format": {"type": "json_object"}}
     assert TOKEN not in json.dumps(kwargs)
     # As the task runner stores them and dag.test() or the triggerer reads them back.
