@@ -54,6 +54,9 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     is the ``text`` of task ``summarize``'s return value; ``params``, ``conf``, ``ds``, ``ts``,
     ``logical_date``, ``run_id``, ``dag_id`` and ``task_id`` are in scope too. A path that
     resolves to nothing fails the task before any call. The other arguments are Jinja fields.
+    Only text written in the DAG file is a template: a prompt resolved at run time (an upstream
+    task's output, a value mapped from one) is data, sent as it is. The prompts as sent are stored
+    as the task's rendered template fields.
 
     :param user_prompt: the user message (Handlebars template). Required.
     :param system_prompt: an optional system message that sets the model's behaviour (Handlebars).
