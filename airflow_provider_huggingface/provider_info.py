@@ -63,6 +63,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_huggingface.operators.huggingface",
                     "airflow_provider_huggingface.operators.batch",
+                    "airflow_provider_huggingface.operators.branch",
                 ],
             }
         ],
@@ -70,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_chat_task",
                 "name": "huggingface_chat",
-            }
+            },
+            {
+                "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_branch_task",
+                "name": "huggingface_branch",
+            },
         ],
         "triggers": [
             {

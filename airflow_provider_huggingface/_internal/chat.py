@@ -77,14 +77,18 @@ class ChatRequest:
 
     where: str
     model: str | None
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     generation: dict[str, Any]
     max_total_tokens: int | None = None
 
     def __str__(self) -> str:
+        from airflow_provider_huggingface._internal.images import describe, human_size
+
         model = self.model or "(the endpoint's own)"
-        size = sum(len(m["content"]) for m in self.messages)
-        return f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
+        size, images, image_bytes = describe(self.messages)
+        text = f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
+        # Never the images themselves: a data URL can be megabytes.
+        return text + (f", {images} image(s) of {human_size(image_bytes)} inline" if images else "")
 
 
 def no_usage() -> TokenUsage:

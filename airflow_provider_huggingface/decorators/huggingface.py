@@ -12,6 +12,15 @@ as a Handlebars template, because it was built in Python already, so ``{{`` or `
 the data it holds reach the model unchanged. ``system_prompt`` stays a Handlebars template, as
 on :class:`HuggingFaceChatOperator`. Every other argument of the decorator is an argument of
 that operator.
+
+``@task.huggingface_branch`` does the same for :class:`HuggingFaceBranchOperator`: the model
+reads the prompt the function returns and chooses which downstream tasks run.
+
+    @task.huggingface_branch(hf_conn_id="huggingface_default")
+    def route(ticket: dict) -> str:
+        return f"Which team handles this ticket? {ticket['text']}"
+
+    route(fetch_ticket()) >> [billing, bug, other]
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
@@ -34,11 +44,11 @@ if TYPE_CHECKING:
 
     from airflow.providers.common.compat.sdk import Context, TaskDecorator
 
-__all__ = ["huggingface_chat_task"]
+__all__ = ["huggingface_branch_task", "huggingface_chat_task"]
 
 
-class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperator):
-    """Calls the decorated function for the user prompt, then runs :class:`HuggingFaceChatOperator`.
+class _PromptFunctionOperator(DecoratedOperator):
+    """Calls the decorated function for the user prompt, then runs the operator it is combined with.
 
     :param python_callable: the function that returns the user prompt.
     :param op_args: positional arguments of the function (templated).
@@ -46,18 +56,6 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
     """
 
     user_prompt_is_template = False  # the function built it in Python: `{{` in its data stays as is
-
-    # The prompt is known only after the function ran: the rendered fields are stored again then
-    # (overwrite_rtif_after_execution), so that the UI's Rendered Template tab shows it as sent.
-    template_fields: Sequence[str] = (
-        *DecoratedOperator.template_fields,
-        *HuggingFaceChatOperator.template_fields,
-    )
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        **DecoratedOperator.template_fields_renderers,
-        **HuggingFaceChatOperator.template_fields_renderers,
-    }
-    custom_operator_name = "@task.huggingface_chat"
     overwrite_rtif_after_execution = True
 
     def __init__(
@@ -69,7 +67,9 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
         **kwargs: Any,
     ) -> None:
         if "user_prompt" in kwargs:
-            raise TypeError("@task.huggingface_chat takes no user_prompt: the decorated function returns it.")
+            raise TypeError(
+                f"{self.custom_operator_name} takes no user_prompt: the decorated function returns it."
+            )
         super().__init__(
             python_callable=python_callable,
             op_args=op_args,
@@ -85,11 +85,39 @@ class _HuggingFaceChatDecoratedOperator(DecoratedOperator, HuggingFaceChatOperat
         if not isinstance(prompt, str) or not prompt.strip():
             got = f"{type(prompt).__name__} {prompt!r}"[:200]
             raise ConfigurationError(
-                f"The function {self.python_callable.__name__}() decorated with @task.huggingface_chat "
+                f"The function {self.python_callable.__name__}() decorated with {self.custom_operator_name} "
                 f"must return the user prompt as a non-empty string; it returned {got}."
             )
         self.user_prompt = prompt
         return super().execute(context)
+
+
+def _template_fields(operator: type[BaseOperator]) -> tuple[str, ...]:
+    # The prompt is known only after the function ran: the rendered fields are stored again then
+    # (overwrite_rtif_after_execution), so that the UI's Rendered Template tab shows it as sent.
+    return (*DecoratedOperator.template_fields, *operator.template_fields)
+
+
+class _HuggingFaceChatDecoratedOperator(_PromptFunctionOperator, HuggingFaceChatOperator):
+    """:class:`HuggingFaceChatOperator` whose user prompt the decorated function returns."""
+
+    template_fields: Sequence[str] = _template_fields(HuggingFaceChatOperator)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **HuggingFaceChatOperator.template_fields_renderers,
+    }
+    custom_operator_name = "@task.huggingface_chat"
+
+
+class _HuggingFaceBranchDecoratedOperator(_PromptFunctionOperator, HuggingFaceBranchOperator):
+    """:class:`HuggingFaceBranchOperator` whose user prompt the decorated function returns."""
+
+    template_fields: Sequence[str] = _template_fields(HuggingFaceBranchOperator)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **HuggingFaceBranchOperator.template_fields_renderers,
+    }
+    custom_operator_name = "@task.huggingface_branch"
 
 
 def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
@@ -105,5 +133,21 @@ def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any
     return task_decorator_factory(
         python_callable=python_callable,
         decorated_operator_class=_HuggingFaceChatDecoratedOperator,
+        **kwargs,
+    )
+
+
+def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
+    """Wrap a function that returns a user prompt into a :class:`HuggingFaceBranchOperator`: the model
+    chooses which downstream tasks run.
+
+    The decorator's keyword arguments are the operator's (``choices``, ``allow_multiple``,
+    ``default_choice``, ``system_prompt``, ``messages``, ``images``, ``model``, ...) and BaseOperator's.
+
+    :param python_callable: the function to decorate.
+    """
+    return task_decorator_factory(
+        python_callable=python_callable,
+        decorated_operator_class=_HuggingFaceBranchDecoratedOperator,
         **kwargs,
     )

@@ -24,6 +24,7 @@ from airflow_provider_huggingface._internal.connection import ConnectionSettings
 from airflow_provider_huggingface._internal.error_mapping import map_error
 from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
 from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
+from airflow_provider_huggingface._internal.images import MAX_IMAGE_BYTES, attach_images, image_parts
 from airflow_provider_huggingface._internal.retry import (
     RetryPolicy,
     async_call_with_retries,
@@ -35,6 +36,7 @@ from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     StructuredOutputError,
 )
+from airflow_provider_huggingface.prompts.messages import check_messages, conversation
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 
 __all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
@@ -168,8 +170,11 @@ class HuggingFaceHook(BaseHook):
     def prepare_chat(
         self,
         *,
-        user_prompt: str,
+        user_prompt: str | None = None,
         system_prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
+        images: Any = None,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
         model: str | None = None,
         stop: str | list[str] | None = None,
         max_total_tokens: int | None = None,
@@ -177,12 +182,19 @@ class HuggingFaceHook(BaseHook):
     ) -> ChatRequest:
         """Check a chat call's arguments and build what will be sent. Nothing is sent yet.
 
-        ``max_total_tokens`` bounds the call's ``max_tokens`` and its structured-output re-ask.
-        Every mistake found here is a :class:`ConfigurationError`.
+        The conversation is ``system_prompt``, then ``messages`` (``{"role", "content"}`` dicts,
+        already rendered), then ``user_prompt``; ``images`` are attached to its last user turn
+        (see :mod:`airflow_provider_huggingface._internal.images`). ``max_total_tokens`` bounds the
+        call's ``max_tokens`` and its structured-output re-ask. Every mistake found here is a
+        :class:`ConfigurationError`.
         """
         if user_prompt is not None and not isinstance(user_prompt, str):
             raise ConfigurationError(f"user_prompt must be a string, not {type(user_prompt).__name__}.")
-        if not user_prompt or not user_prompt.strip():
+        if messages is not None:
+            messages = check_messages(messages)
+        if (user_prompt is None and messages is None) or (
+            user_prompt is not None and not user_prompt.strip()
+        ):
             raise ConfigurationError(
                 "user_prompt is empty: give the model something to answer, e.g. "
                 "'Summarize this text: {{fetch.data}}'."
@@ -194,14 +206,14 @@ class HuggingFaceHook(BaseHook):
                 f"model={model!r} is not valid: it must be a model id string, e.g. model='{DEFAULT_MODEL}' "
                 "(or leave it out for the connection's default_model)."
             )
-        for field, text in (("user_prompt", user_prompt), ("system_prompt", system_prompt or "")):
+        texts = [("user_prompt", user_prompt or ""), ("system_prompt", system_prompt or "")]
+        texts += [(f"messages[{i}].content", m["content"]) for i, m in enumerate(messages or ())]
+        for field, text in texts:
             _check_encodable(field, text)
         stop = [stop] if isinstance(stop, str) else stop
         check_generation_settings(stop=stop, **generation)
-        messages = []
-        if system_prompt and system_prompt.strip():
-            messages.append({"role": "system", "content": system_prompt})
-        messages.append({"role": "user", "content": user_prompt})
+        turns = conversation(system_prompt=system_prompt, messages=messages, user_prompt=user_prompt)
+        turns = attach_images(turns, image_parts(images, max_bytes=max_image_bytes))
         settings = self.settings
         generation["stop"] = stop
         if max_total_tokens is not None:
@@ -217,7 +229,7 @@ class HuggingFaceHook(BaseHook):
         return ChatRequest(
             where=settings.where,
             model=settings.resolve_model(model),
-            messages=messages,
+            messages=turns,
             generation={k: v for k, v in generation.items() if v is not None},
             max_total_tokens=max_total_tokens,
         )
@@ -232,8 +244,11 @@ class HuggingFaceHook(BaseHook):
     def chat(
         self,
         *,
-        user_prompt: str,
+        user_prompt: str | None = None,
         system_prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
+        images: Any = None,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
@@ -246,7 +261,10 @@ class HuggingFaceHook(BaseHook):
         fallback_models: Sequence[str] | None = None,
         max_total_tokens: int | None = None,
     ) -> ChatResult:
-        """Send a system and a user message; return ``{"text", "model", "finish_reason", "usage"}``.
+        """Send a conversation; return ``{"text", "model", "finish_reason", "usage"}``.
+
+        The conversation is built as :meth:`prepare_chat` says: ``system_prompt``, ``messages``,
+        ``user_prompt``, with ``images`` on the last user turn.
 
         With ``stream=True`` the reply reaches the task log line by line as it is generated;
         the result is the same. Transient failures are retried under the connection's policy.
@@ -259,6 +277,9 @@ class HuggingFaceHook(BaseHook):
         request = self.prepare_chat(
             user_prompt=user_prompt,
             system_prompt=system_prompt,
+            messages=messages,
+            images=images,
+            max_image_bytes=max_image_bytes,
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,

@@ -7,8 +7,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, XComArg
 
+from airflow_provider_huggingface._internal.images import MAX_IMAGE_BYTES
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
 
 
-PROMPT_FIELDS = ("user_prompt", "system_prompt")
+PROMPT_FIELDS = ("user_prompt", "system_prompt", "messages")
 
 
 class ChatSettingsMixin:
@@ -50,16 +51,26 @@ class ChatSettingsMixin:
 class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     """Ask a Hugging Face chat model and push ``{"text", "model", "finish_reason", "usage"}`` to XCom.
 
-    ``user_prompt`` and ``system_prompt`` are Handlebars templates, not Jinja: ``{{summarize.text}}``
-    is the ``text`` of task ``summarize``'s return value; ``params``, ``conf``, ``ds``, ``ts``,
-    ``logical_date``, ``run_id``, ``dag_id`` and ``task_id`` are in scope too. A path that
-    resolves to nothing fails the task before any call. The other arguments are Jinja fields.
-    Only text written in the DAG file is a template: a prompt resolved at run time (an upstream
-    task's output, a value mapped from one) is data, sent as it is. The prompts as sent are stored
-    as the task's rendered template fields.
+    ``user_prompt``, ``system_prompt`` and each ``content`` of ``messages`` are Handlebars templates,
+    not Jinja: ``{{summarize.text}}`` is the ``text`` of task ``summarize``'s return value; ``params``,
+    ``conf``, ``ds``, ``ts``, ``logical_date``, ``run_id``, ``dag_id`` and ``task_id`` are in scope
+    too. A path that resolves to nothing fails the task before any call. The other arguments are
+    Jinja fields. Only text written in the DAG file is a template: a prompt resolved at run time (an
+    upstream task's output, a value mapped from one) is data, sent as it is. The prompts as sent are
+    stored as the task's rendered template fields.
 
-    :param user_prompt: the user message (Handlebars template). Required.
+    :param user_prompt: the user message (Handlebars template). Required unless ``messages`` ends
+        with a user message.
     :param system_prompt: an optional system message that sets the model's behaviour (Handlebars).
+    :param messages: a conversation sent after ``system_prompt`` and before ``user_prompt``: a list of
+        ``{"role": "system" | "user" | "assistant", "content": template}``, for few-shot examples or
+        earlier turns. Written in the DAG file, each content is a Handlebars template; a list that
+        comes from an upstream task is data and is sent as it is.
+    :param images: images for a vision-language model, attached to the last user turn: an https URL,
+        a local path, an ``ObjectStoragePath`` (or a URL it reads, such as ``s3://...``), bytes, or a
+        list of them. All but https URLs are sent inline as ``data:`` URLs. Airflow's XCom cannot
+        carry bytes: an upstream task returns a ``data:`` URL, a path or an ``ObjectStoragePath``.
+    :param max_image_bytes: the largest image accepted, in bytes (default 20 MB).
     :param model: a model id (``owner/name``); default: the connection's ``default_model``, else
         ``mistralai/Mistral-7B-Instruct-v0.3``. On an endpoint connection, any name the server accepts.
     :param hf_conn_id: the ``huggingface`` connection.
@@ -90,6 +101,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     template_fields: Sequence[str] = (
         "user_prompt",
         "system_prompt",
+        "messages",
         "model",
         "hf_conn_id",
         "max_tokens",
@@ -100,7 +112,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         "response_format",
         "fallback_models",
     )
-    template_fields_renderers = {"response_format": "json"}
+    template_fields_renderers = {"messages": "json", "response_format": "json"}
     ui_color = "#ffd21e"
     # False where the user prompt is already final text (the TaskFlow decorator builds it in Python).
     user_prompt_is_template: ClassVar[bool] = True
@@ -108,8 +120,11 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     def __init__(
         self,
         *,
-        user_prompt: str,
+        user_prompt: str | None = None,
         system_prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
+        images: Any = None,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
         model: str | None = None,
         hf_conn_id: str = HuggingFaceHook.default_conn_name,
         max_tokens: int | None = None,
@@ -128,6 +143,11 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         super().__init__(**kwargs)
         self.user_prompt = user_prompt
         self.system_prompt = system_prompt
+        self.messages = messages
+        # Not a Jinja field: its rendered value would be stored with the task (data URLs, bytes).
+        self.images = images
+        XComArg.apply_upstream_relationship(self, images)
+        self.max_image_bytes = max_image_bytes
         self.model = model
         self.hf_conn_id = hf_conn_id
         self.max_tokens = max_tokens
@@ -170,7 +190,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         self.render_prompts(context)
 
     def render_prompts(self, context: Context) -> None:
-        """Render ``user_prompt`` and ``system_prompt`` in place, once, with every ``{{path}}`` filled in.
+        """Render ``user_prompt``, ``system_prompt`` and ``messages`` in place, once, every ``{{path}}`` filled in.
 
         Only text written in the DAG file is a template. A prompt that Airflow resolves at run time
         (an upstream task's output, an argument of a mapped task group, a value mapped with
@@ -178,6 +198,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         """
         if self._prompts_rendered:
             return
+        from airflow_provider_huggingface.prompts.messages import check_messages, render_messages
         from airflow_provider_huggingface.prompts.renderer import render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
@@ -187,6 +208,10 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             value = getattr(self, field)
             if not isinstance(value, str) and callable(getattr(value, "resolve", None)):
                 setattr(self, field, value.resolve(context))  # an XComArg or a group's argument: data
+            elif field == "messages":
+                if value is not None and field not in runtime:
+                    scope = scope if scope is not None else prompt_scope(context, log=self.log)
+                    self.messages = render_messages(check_messages(value), scope)
             elif (
                 isinstance(value, str)
                 and value
@@ -197,13 +222,23 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
                 setattr(self, field, render_prompt(value, scope, field=field))
         self._prompts_rendered = True
 
-    def execute(self, context: Context) -> ChatResult:
+    def chat_prompt(self, context: Context) -> dict[str, Any]:
+        """What the hook builds the conversation from: the rendered prompts and messages, the images."""
         self.render_prompts(context)  # done already when Airflow rendered the template fields
+        return {
+            "user_prompt": self.user_prompt,
+            "system_prompt": self.system_prompt,
+            "messages": self.messages,
+            "images": self.render_template(self.images, context),  # XComArgs resolve to data
+            "max_image_bytes": self.max_image_bytes,
+        }
+
+    def execute(self, context: Context) -> ChatResult:
+        prompt = self.chat_prompt(context)
         if self.deferrable:
-            self.defer_chat(self.user_prompt, self.system_prompt)
+            self.defer_chat(prompt)
         return self.hook.chat(
-            user_prompt=self.user_prompt,
-            system_prompt=self.system_prompt,
+            **prompt,
             stream=self.stream,
             validate_model=self.validate_model,
             fallback_models=self.fallback_models,
@@ -211,7 +246,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             **self.chat_settings,
         )
 
-    def defer_chat(self, user_prompt: str, system_prompt: str | None) -> NoReturn:
+    def defer_chat(self, prompt: dict[str, Any]) -> NoReturn:
         """Check the request here, as the synchronous path does, then hand it to the triggerer."""
         from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
 
@@ -220,12 +255,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
             # streaming changes only the log, never the XCom.
             self.log.warning("stream=True is ignored while deferred: the reply is logged when complete.")
         hook = self.hook
-        request = hook.prepare_chat(
-            user_prompt=user_prompt,
-            system_prompt=system_prompt,
-            max_total_tokens=self.max_total_tokens,
-            **self.chat_settings,
-        )
+        request = hook.prepare_chat(**prompt, max_total_tokens=self.max_total_tokens, **self.chat_settings)
         fallback = hook.model_fallback(request, self.fallback_models)
         if self.validate_model:
             # A model the Hub says cannot chat moves to the next one here, as on the synchronous path.

@@ -64,6 +64,16 @@ class HuggingFaceChatTrigger(BaseTrigger):
             },
         )
 
+    def __repr__(self) -> str:
+        # BaseTrigger's repr lists every argument: the prompts, and images as megabyte data URLs.
+        from airflow_provider_huggingface._internal.images import describe
+
+        chars, images, _ = describe(self.messages)
+        return (
+            f"<{type(self).__qualname__} conn {self.hf_conn_id}, model {self.model}, "
+            f"{len(self.messages)} message(s), {chars} characters, {images} image(s)>"
+        )
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_huggingface._internal.chat import ChatRequest
         from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from airflow_provider_huggingface import get_provider_info
-from airflow_provider_huggingface.decorators.huggingface import huggingface_chat_task
+from airflow_provider_huggingface.decorators.huggingface import huggingface_branch_task, huggingface_chat_task
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 
@@ -25,7 +25,11 @@ def test_provider_info_declares_the_decorator():
         {
             "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_chat_task",
             "name": "huggingface_chat",
-        }
+        },
+        {
+            "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_branch_task",
+            "name": "huggingface_branch",
+        },
     ]
 
 
@@ -35,6 +39,9 @@ def test_airflow_finds_the_decorator_as_task_huggingface_chat():
 
     assert ProvidersManagerTaskRuntime().taskflow_decorators["huggingface_chat"] is huggingface_chat_task
     assert task.huggingface_chat is huggingface_chat_task
+    decorators = ProvidersManagerTaskRuntime().taskflow_decorators
+    assert decorators["huggingface_branch"] is huggingface_branch_task
+    assert task.huggingface_branch is huggingface_branch_task
 
 
 def test_importing_the_decorator_loads_no_client_and_no_template_engine():

@@ -1,0 +1,195 @@
+"""``HuggingFaceBranchOperator``: a chat model chooses which downstream task runs next."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BranchMixIn
+
+from airflow_provider_huggingface.exceptions import ConfigurationError, StructuredOutputError
+from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["HuggingFaceBranchOperator"]
+
+
+class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
+    """Ask a chat model which of this task's downstream tasks to run; the others are skipped.
+
+    It takes the arguments of
+    :class:`~airflow_provider_huggingface.operators.huggingface.HuggingFaceChatOperator` (prompts and
+    ``messages`` as Handlebars templates, ``images``, model and generation settings, ``deferrable``...)
+    except ``response_format``, which it sets itself: the model must answer with
+    JSON whose choice is one of the allowed task ids (an ``enum`` in a JSON schema, which servers that
+    support structured output enforce while generating). The reply is then checked against that schema
+    here, whatever the server did; a reply that does not fit is asked again once, then the task fails
+    naming what came back, unless ``default_choice`` is set. The choice works as with Airflow's
+    ``BaseBranchOperator``: the chosen tasks run, every other direct downstream task is skipped, and
+    trigger rules further down hold.
+
+    The XCom is ``{"choices": [...], "reason": "...", "model": ..., "usage": {...}}``.
+
+    :param choices: the task ids (or task group ids) the model may choose from: a list, or a dict of
+        id to a description that is put into the prompt. Default: every direct downstream task.
+    :param allow_multiple: let the model choose several (at least one); default: exactly one.
+    :param default_choice: the task id (or list of them) to follow when the model cannot give a valid
+        choice after the second ask, instead of failing the task.
+    """
+
+    inherits_from_skipmixin = True
+    ui_color = "#ffe88a"
+
+    def __init__(
+        self,
+        *,
+        choices: list[str] | Mapping[str, str] | None = None,
+        allow_multiple: bool = False,
+        default_choice: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("response_format") is not None:
+            raise TypeError(
+                "HuggingFaceBranchOperator sets response_format itself (JSON naming the choice): "
+                "leave it out."
+            )
+        super().__init__(**kwargs)
+        self.choices = choices
+        self.allow_multiple = allow_multiple
+        self.default_choice = default_choice
+
+    # --- what the model is asked
+
+    def allowed(self) -> dict[str, str]:
+        """The allowed choices, each with its description ('' when none was given)."""
+        choices = self.choices
+        if choices is None:
+            choices = sorted(self.downstream_task_ids)
+        if isinstance(choices, str) or not isinstance(choices, (list, tuple, Mapping)):
+            raise ConfigurationError(
+                f"choices must be a list of task ids or a dict of task id to description, not "
+                f"{type(choices).__name__}."
+            )
+        allowed = dict(choices) if isinstance(choices, Mapping) else dict.fromkeys(choices, "")
+        if not allowed:
+            raise ConfigurationError(
+                f"Task {self.task_id} has nothing to choose from: set it upstream of the tasks to "
+                "branch into (branch >> [a, b]), or give choices."
+            )
+        bad = [c for c in allowed if not isinstance(c, str) or not isinstance(allowed[c] or "", str)]
+        unknown = [c for c in allowed if c not in self.downstream_task_ids and not self._is_group(c)]
+        if bad or unknown:
+            raise ConfigurationError(
+                f"choices {', '.join(map(repr, bad or unknown))} must name direct downstream tasks of "
+                f"{self.task_id} (or task groups); its downstream tasks are "
+                f"{', '.join(sorted(self.downstream_task_ids)) or 'none'}."
+            )
+        defaults = self._defaults()
+        if len(defaults) > 1 and not self.allow_multiple:
+            raise ConfigurationError(
+                f"default_choice names {len(defaults)} tasks but allow_multiple is False: name one."
+            )
+        for default in defaults:
+            if default not in allowed:
+                raise ConfigurationError(
+                    f"default_choice {default!r} is not one of the choices: {', '.join(allowed)}."
+                )
+        return {c: allowed[c] or "" for c in allowed}
+
+    def _is_group(self, group_id: str) -> bool:
+        dag = self.dag
+        return dag is not None and group_id in dag.task_group_dict
+
+    def _defaults(self) -> list[str]:
+        default = self.default_choice
+        return [] if default is None else [default] if isinstance(default, str) else list(default)
+
+    def response_schema(self, allowed: Mapping[str, str]) -> dict[str, Any]:
+        """The JSON schema of a reply: the choice (or choices) first, then a short reason."""
+        choice = {"type": "string", "enum": list(allowed)}
+        if self.allow_multiple:
+            key, value = "choices", {"type": "array", "items": choice, "minItems": 1, "uniqueItems": True}
+        else:
+            key, value = "choice", choice
+        return {
+            "type": "object",
+            "properties": {key: value, "reason": {"type": "string", "maxLength": 300}},
+            "required": [key, "reason"],
+            "additionalProperties": False,
+        }
+
+    def instruction(self, allowed: Mapping[str, str]) -> str:
+        """What is added to the last user turn: the options and the answer's form."""
+        lines = [f"- {name}: {text}" if text else f"- {name}" for name, text in allowed.items()]
+        if self.allow_multiple:
+            ask = 'Choose one or more of these options; answer with only JSON: {"choices": [...], '
+        else:
+            ask = 'Choose exactly one of these options; answer with only JSON: {"choice": "...", '
+        return f'{ask}"reason": "..."}}, the reason in one short sentence.\nOptions:\n' + "\n".join(lines)
+
+    def chat_prompt(self, context: Context) -> dict[str, Any]:
+        prompt = super().chat_prompt(context)
+        allowed = self.allowed()
+        if prompt["user_prompt"] is not None:
+            prompt["user_prompt"] = f"{prompt['user_prompt']}\n\n{self.instruction(allowed)}"
+        elif isinstance(prompt["messages"], list) and prompt["messages"]:
+            # Data from upstream is not changed in place: the last turn is copied.
+            last = prompt["messages"][-1]
+            if isinstance(last, dict) and isinstance(last.get("content"), str):
+                last = {**last, "content": f"{last['content']}\n\n{self.instruction(allowed)}"}
+                prompt["messages"] = [*prompt["messages"][:-1], last]
+        return prompt
+
+    @property
+    def chat_settings(self) -> dict[str, Any]:
+        schema = self.response_schema(self.allowed())
+        # huggingface_hub rewrites OpenAI's json_schema form to TGI's {"value": schema} on endpoints,
+        # which llama.cpp's server ignores; it reads "schema". Sent both ways, any of them constrains.
+        if self.hook.settings.base_url:
+            response_format = {"type": "json_object", "value": schema, "schema": schema}
+        else:
+            response_format = {"type": "json_schema", "json_schema": {"name": "choice", "schema": schema}}
+        return {**super().chat_settings, "response_format": response_format}
+
+    # --- what is done with the answer
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        try:
+            result = super().execute(context)
+        except StructuredOutputError as error:
+            result = self.undecided(error)
+        return self.follow(context, result)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            result = super().execute_complete(context, event)
+        except StructuredOutputError as error:
+            result = self.undecided(error)
+        return self.follow(context, result)
+
+    def undecided(self, error: StructuredOutputError) -> dict[str, Any]:
+        """The result when the model gave no valid choice twice: the default, or the error."""
+        defaults = self._defaults()
+        if not defaults:
+            raise error
+        self.log.warning("The model gave no valid choice (%s); following default_choice %s.", error, defaults)
+        reason = f"default_choice: the model gave no valid choice ({error})"
+        return {"json": {"choices": defaults, "reason": reason}, "model": None, "usage": None}
+
+    def follow(self, context: Context, result: dict[str, Any]) -> dict[str, Any] | None:
+        """Skip every downstream task but the chosen ones; push and return the XCom."""
+        answer = result["json"]
+        chosen = answer.get("choices") if "choices" in answer else [answer["choice"]]
+        decision = {
+            "choices": list(chosen),
+            "reason": answer.get("reason", ""),
+            "model": result.get("model"),
+            "usage": result.get("usage"),
+        }
+        if self.do_xcom_push:
+            # do_branch raises to skip tasks, so the return value would never reach XCom.
+            context["ti"].xcom_push(key="return_value", value=decision)
+        self.do_branch(context, decision["choices"])
+        return decision

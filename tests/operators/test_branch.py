@@ -1,0 +1,147 @@
+"""HuggingFaceBranchOperator and @task.huggingface_branch in real DAG runs against the fake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TOKEN = "hf_branchtestcanary000001"
+TEAMS = ["billing", "bug", "other"]
+
+
+@pytest.fixture
+def fake_conn(fake_hf, use_connection):
+    use_connection("hf_fake", host=fake_hf.url, password=TOKEN, extra={"max_retries": 1})
+    return fake_hf
+
+
+def answer(**reply):
+    return lambda body: json.dumps(reply)
+
+
+def schema_sent(request) -> dict:
+    response_format = request.body["response_format"]
+    # Both forms an endpoint may read: TGI's "value", llama.cpp's "schema".
+    assert response_format["type"] == "json_object"
+    assert response_format["value"] == response_format["schema"]
+    return response_format["schema"]
+
+
+def test_the_model_chooses_one_team_and_the_others_are_skipped(fake_conn, run_dag):
+    fake_conn.reply = answer(choice="bug", reason="it crashes")
+    run = run_dag("hf_branch", run_conf={"ticket": "The app crashes on start"})
+    assert run.state == "success", run.states
+    assert run.states == {
+        "route": "success",
+        "bug": "success",
+        "billing": "skipped",
+        "other": "skipped",
+        "after": "success",
+    }
+    assert run.xcom["route"] == {
+        "choices": ["bug"],
+        "reason": "it crashes",
+        "model": "fake-model",
+        "usage": run.xcom["route"]["usage"],
+    }
+    (request,) = fake_conn.chat_requests
+    schema = schema_sent(request)
+    assert schema["properties"]["choice"] == {"type": "string", "enum": TEAMS}
+    assert schema["required"] == ["choice", "reason"]
+    system, user = request.body["messages"]
+    assert system == {"role": "system", "content": "You route support tickets."}
+    assert user["content"].startswith(
+        "Ticket: The app crashes on start\n\nChoose exactly one of these options"
+    )
+    assert user["content"].endswith("Options:\n- billing\n- bug\n- other")
+
+
+def test_allow_multiple_follows_every_chosen_team(fake_conn, run_dag):
+    fake_conn.reply = answer(choices=["billing", "bug"], reason="both")
+    run = run_dag("hf_branch_multiple", run_conf={"ticket": "Charged for a crash"})
+    assert run.states["billing"] == run.states["bug"] == "success"
+    assert run.states["other"] == "skipped"
+    assert run.xcom["route"]["choices"] == ["billing", "bug"]
+    items = schema_sent(fake_conn.chat_requests[0])["properties"]["choices"]
+    assert items == {
+        "type": "array",
+        "items": {"type": "string", "enum": TEAMS},
+        "minItems": 1,
+        "uniqueItems": True,
+    }
+
+
+def test_an_unknown_choice_is_asked_again_once_then_fails_naming_it(fake_conn, run_dag, capsys):
+    fake_conn.reply = answer(choice="sales", reason="?")
+    run = run_dag("hf_branch", run_conf={"ticket": "x"})
+    assert run.states["route"] == "failed"
+    assert {run.states[t] for t in TEAMS} == {"upstream_failed"}
+    _, second = fake_conn.chat_requests
+    reask = second.body["messages"][-1]["content"]
+    assert "'sales' is not one of ['billing', 'bug', 'other']" in reask
+    assert "'sales' is not one of" in capsys.readouterr().out
+
+
+def test_a_second_ask_can_fix_the_choice(fake_conn, run_dag):
+    replies = iter(["I think billing", json.dumps({"choice": "billing", "reason": "refund"})])
+    fake_conn.reply = lambda body: next(replies)
+    run = run_dag("hf_branch", run_conf={"ticket": "refund"})
+    assert run.states["billing"] == "success" and run.states["bug"] == "skipped"
+    assert len(fake_conn.chat_requests) == 2
+
+
+def test_default_choice_is_followed_when_the_model_cannot_decide(fake_conn, run_dag, capsys):
+    fake_conn.reply = "no idea"
+    run = run_dag("hf_branch_default", run_conf={"ticket": "???"})
+    assert run.state == "success", run.states
+    assert run.states["other"] == "success" and run.states["bug"] == "skipped"
+    assert run.xcom["route"]["choices"] == ["other"]
+    assert run.xcom["route"]["reason"].startswith("default_choice: the model gave no valid choice")
+    assert len(fake_conn.chat_requests) == 2
+    assert "following default_choice ['other']" in capsys.readouterr().out
+
+
+def test_a_deferred_branch_decides_after_the_trigger(fake_conn, run_dag, capsys):
+    fake_conn.reply = answer(choice="billing", reason="money")
+    run = run_dag("hf_branch_deferred", run_conf={"ticket": "invoice"})
+    assert run.states == {
+        "route": "success",
+        "billing": "success",
+        "bug": "skipped",
+        "other": "skipped",
+        "after": "success",
+    }
+    assert run.xcom["route"]["choices"] == ["billing"]
+    assert "Deferring chat to the triggerer" in capsys.readouterr().out
+
+
+def test_choice_descriptions_and_messages_go_into_the_prompt(fake_conn, run_dag):
+    fake_conn.reply = answer(choice="billing", reason="refund")
+    run = run_dag("hf_branch_described", run_conf={"ticket": "refund"})
+    # "other" is no choice here: it is skipped like any task not chosen.
+    assert run.states["billing"] == "success" and run.states["other"] == "skipped"
+    (request,) = fake_conn.chat_requests
+    roles = [m["role"] for m in request.body["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert request.body["messages"][-1]["content"].endswith(
+        "Options:\n- billing: payments, invoices, refunds\n- bug: crashes and errors"
+    )
+    assert schema_sent(request)["properties"]["choice"]["enum"] == ["billing", "bug"]
+
+
+def test_choices_that_are_not_downstream_fail_before_any_call(fake_conn, run_dag, capsys):
+    run = run_dag("hf_branch_bad_choices", run_conf={"ticket": "x"})
+    assert run.states["route"] == "failed"
+    assert "choices 'nowhere' must name direct downstream tasks of route" in capsys.readouterr().out
+    assert fake_conn.chat_requests == []
+
+
+def test_the_decorator_branches_on_the_prompt_its_function_returns(fake_conn, run_dag):
+    fake_conn.reply = answer(choice="billing", reason="card")
+    run = run_dag("hf_branch_decorated")
+    assert run.states["route"] == "success"
+    assert run.states["billing"] == "success" and run.states["bug"] == "skipped"
+    assert run.xcom["route"]["choices"] == ["billing"]
+    (request,) = fake_conn.chat_requests
+    assert request.body["messages"][0]["content"].startswith("Ticket: My card was charged {{twice}}\n\n")
