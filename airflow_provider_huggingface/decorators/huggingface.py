@@ -42,7 +42,7 @@ from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOp
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from airflow.providers.common.compat.sdk import Context, TaskDecorator
+    from airflow.providers.common.compat.sdk import BaseOperator, Context, TaskDecorator
 
 __all__ = ["huggingface_branch_task", "huggingface_chat_task"]
 
@@ -57,6 +57,8 @@ class _PromptFunctionOperator(DecoratedOperator):
 
     user_prompt_is_template = False  # the function built it in Python: `{{` in its data stays as is
     overwrite_rtif_after_execution = True
+    custom_operator_name: str
+    user_prompt: str | None
 
     def __init__(
         self,

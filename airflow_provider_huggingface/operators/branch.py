@@ -108,7 +108,8 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
 
     def response_schema(self, allowed: Mapping[str, str]) -> dict[str, Any]:
         """The JSON schema of a reply: the choice (or choices) first, then a short reason."""
-        choice = {"type": "string", "enum": list(allowed)}
+        choice: dict[str, Any] = {"type": "string", "enum": list(allowed)}
+        value: dict[str, Any]
         if self.allow_multiple:
             key, value = "choices", {"type": "array", "items": choice, "minItems": 1, "uniqueItems": True}
         else:
@@ -155,14 +156,16 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
 
     # --- what is done with the answer
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> Any:
+        result: Mapping[str, Any]
         try:
             result = super().execute(context)
         except StructuredOutputError as error:
             result = self.undecided(error)
         return self.follow(context, result)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        result: Mapping[str, Any]
         try:
             result = super().execute_complete(context, event)
         except StructuredOutputError as error:
@@ -178,7 +181,7 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
         reason = f"default_choice: the model gave no valid choice ({error})"
         return {"json": {"choices": defaults, "reason": reason}, "model": None, "usage": None}
 
-    def follow(self, context: Context, result: dict[str, Any]) -> dict[str, Any] | None:
+    def follow(self, context: Context, result: Mapping[str, Any]) -> dict[str, Any]:
         """Skip every downstream task but the chosen ones; push and return the XCom."""
         answer = result["json"]
         chosen = answer.get("choices") if "choices" in answer else [answer["choice"]]

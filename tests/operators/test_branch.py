@@ -87,7 +87,8 @@ def test_a_second_ask_can_fix_the_choice(fake_conn, run_dag):
     replies = iter(["I think billing", json.dumps({"choice": "billing", "reason": "refund"})])
     fake_conn.reply = lambda body: next(replies)
     run = run_dag("hf_branch", run_conf={"ticket": "refund"})
-    assert run.states["billing"] == "success" and run.states["bug"] == "skipped"
+    assert run.states["billing"] == "success"
+    assert run.states["bug"] == "skipped"
     assert len(fake_conn.chat_requests) == 2
 
 
@@ -95,7 +96,8 @@ def test_default_choice_is_followed_when_the_model_cannot_decide(fake_conn, run_
     fake_conn.reply = "no idea"
     run = run_dag("hf_branch_default", run_conf={"ticket": "???"})
     assert run.state == "success", run.states
-    assert run.states["other"] == "success" and run.states["bug"] == "skipped"
+    assert run.states["other"] == "success"
+    assert run.states["bug"] == "skipped"
     assert run.xcom["route"]["choices"] == ["other"]
     assert run.xcom["route"]["reason"].startswith("default_choice: the model gave no valid choice")
     assert len(fake_conn.chat_requests) == 2
@@ -120,7 +122,8 @@ def test_choice_descriptions_and_messages_go_into_the_prompt(fake_conn, run_dag)
     fake_conn.reply = answer(choice="billing", reason="refund")
     run = run_dag("hf_branch_described", run_conf={"ticket": "refund"})
     # "other" is no choice here: it is skipped like any task not chosen.
-    assert run.states["billing"] == "success" and run.states["other"] == "skipped"
+    assert run.states["billing"] == "success"
+    assert run.states["other"] == "skipped"
     (request,) = fake_conn.chat_requests
     roles = [m["role"] for m in request.body["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -141,7 +144,8 @@ def test_the_decorator_branches_on_the_prompt_its_function_returns(fake_conn, ru
     fake_conn.reply = answer(choice="billing", reason="card")
     run = run_dag("hf_branch_decorated")
     assert run.states["route"] == "success"
-    assert run.states["billing"] == "success" and run.states["bug"] == "skipped"
+    assert run.states["billing"] == "success"
+    assert run.states["bug"] == "skipped"
     assert run.xcom["route"]["choices"] == ["billing"]
     (request,) = fake_conn.chat_requests
     assert request.body["messages"][0]["content"].startswith("Ticket: My card was charged {{twice}}\n\n")
