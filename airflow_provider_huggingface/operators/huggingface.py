@@ -190,7 +190,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
         self.render_prompts(context)
 
     def render_prompts(self, context: Context) -> None:
-        """Render ``user_prompt``, ``system_prompt`` and ``messages`` in place, once, every ``{{path}}`` filled in.
+        """Render the prompts and ``messages`` in place, once, with every ``{{path}}`` filled in.
 
         Only text written in the DAG file is a template. A prompt that Airflow resolves at run time
         (an upstream task's output, an argument of a mapped task group, a value mapped with

@@ -10,12 +10,9 @@ task's output, a mapped value) is data: it is sent as it is, never rendered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_huggingface.exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from airflow_provider_huggingface.prompts.renderer import LazyScope
 
 ROLES = ("system", "user", "assistant")
 _EXAMPLE = '[{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]'
@@ -61,7 +58,7 @@ def check_messages(messages: Any, *, field: str = "messages") -> list[dict[str, 
 
 
 def render_messages(
-    messages: list[dict[str, str]], scope: LazyScope, *, field: str = "messages"
+    messages: list[dict[str, str]], scope: Mapping[str, Any], *, field: str = "messages"
 ) -> list[dict[str, str]]:
     """Each message's content rendered over ``scope``; an error names ``messages[i].content``."""
     from airflow_provider_huggingface.prompts.renderer import render_prompt

@@ -37,6 +37,7 @@ with DAG(dag_id="hf_messages", schedule=None, params={"month": "May"}):
         messages=[*FEW_SHOT, {"role": "user", "content": "Ticket: {{ticket.text}}"}],
     )
     from_xcom = HuggingFaceChatOperator(task_id="from_xcom", hf_conn_id="hf_fake", messages=history())
+
     @task
     def conversations() -> list[list[dict]]:
         return [[{"role": "user", "content": "mapped {{params.month}}"}]]
