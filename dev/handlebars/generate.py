@@ -3,8 +3,10 @@
 The cases come from two public, language-neutral sources: the Mustache spec (``mustache/spec``,
 ``specs/{interpolation,sections,inverted,comments}.json``) and handlebars.js's own spec files
 (branch ``4.x``, ``spec/*.js``), which ``harness.js`` runs with a recording test bench instead of
-mocha. The expected output of every case is what handlebars.js 4.7 itself renders, installed
-with npm into a temporary directory (nothing of it is kept). The committed corpus holds only
+mocha; and from ``project_cases.json``, templates written the way prompt authors write them
+(templates and inputs only: their outputs too come from handlebars.js). The expected output
+of every case is what handlebars.js 4.7 itself renders, installed with npm into a temporary
+directory (nothing of it is kept). The committed corpus holds only
 templates, inputs, outputs and a source note per case, so the tests need no node.
 
 One command (needs git, node and npm)::
@@ -62,6 +64,7 @@ def main() -> None:
         raw = work / "cases.json"
         spec_dir = work / "hbs" / "spec"
         mustache_files = [str(work / "mustache" / "specs" / name) for name in MUSTACHE_SPEC_FILES]
+        mustache_files.append(str(HERE / "project_cases.json"))
         subprocess.run(
             [
                 "node",

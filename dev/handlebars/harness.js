@@ -47,7 +47,10 @@ function plain(value, seen) {
   if (seen.indexOf(value) >= 0) return { skip: 'custom JS: a cyclic input' };
   seen = seen.concat([value]);
   var out = isArray ? [] : {};
-  var keys = isArray ? value.map(function(_, i) { return i; }) : Object.keys(value);
+  var keys = isArray ? Array.from(value.keys()) : Object.keys(value);
+  if (isArray && keys.some(function(i) { return !(i in value); })) {
+    return { skip: 'custom JS: a sparse array (JSON has no holes)' };
+  }
   for (var i = 0; i < keys.length; i++) {
     var child = value[keys[i]];
     if (child === undefined && !isArray) continue; // JSON has no undefined: a missing key
@@ -84,6 +87,9 @@ function record(bench, expectsError) {
       Object.keys(bench.compileOptions).join(', ') + ')'],
     [Object.keys(bench.runtimeOptions).length, 'runtime options (data, helpers or access rules passed by the caller)']
   ];
+  // Partials and decorators written in the template itself: {{> p}}, {{#> p}}, {{#*inline}}.
+  if (/\{\{~?\s*(>|#>)/.test(bench.templateAsString)) entry.skip = 'partials';
+  else if (/\{\{~?\s*#?\*/.test(bench.templateAsString)) entry.skip = 'decorators';
   for (var i = 0; i < reasons.length && !entry.skip; i++) {
     if (reasons[i][0]) entry.skip = reasons[i][1];
   }
@@ -177,7 +183,8 @@ global.it.skip = global.xit = function() {};
 
 function mustacheSpec(file) {
   var spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-  current = { file: 'mustache/spec ' + path.basename(file) };
+  var ours = path.basename(file).startsWith('project_');
+  current = { file: (ours ? 'dev/handlebars/' : 'mustache/spec ') + path.basename(file) };
   spec.tests.forEach(function(test) {
     current.test = test.name;
     var bench = new Bench(test.template);

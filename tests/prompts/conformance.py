@@ -55,7 +55,7 @@ def classify(case: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str]:
         return f"skip: {case['skip']}", (), ""
     ours = _render(case)
     if case["error"] is not None:  # Handlebars refuses the template: so must we
-        return (PASS if isinstance(ours, PromptTemplateError) else FAIL), (), str(ours)
+        return (PASS if isinstance(ours, PromptTemplateError) else FAIL), (), repr(ours)
     if ours == case["expected"]:
         return PASS, (), ours
     for relaxed in _relaxations():
@@ -65,7 +65,7 @@ def classify(case: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str]:
         with _relaxed(relaxed):
             if _render(case) == expected:
                 return "difference", relaxed, str(ours)
-    return FAIL, (), str(ours)
+    return FAIL, (), ours if isinstance(ours, str) else repr(ours)
 
 
 def table(cases: list[dict[str, Any]]) -> str:
@@ -98,10 +98,10 @@ def table(cases: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _render(case: Mapping[str, Any]) -> str | PromptTemplateError:
+def _render(case: Mapping[str, Any]) -> str | Exception:
     try:
         return render_prompt(case["template"], case["input"] or {})
-    except PromptTemplateError as error:
+    except Exception as error:  # anything but PromptTemplateError is a fail, reported as such
         return error
 
 
@@ -115,16 +115,16 @@ def _relaxations() -> Iterator[tuple[str, ...]]:
 @contextlib.contextmanager
 def _relaxed(relaxed: tuple[str, ...]) -> Iterator[None]:
     """Undo the documented rules in ``relaxed`` (escaping needs nothing: it is in the expectation)."""
-    saved = renderer._to_text, renderer._resolve
-    resolve = renderer._resolve
+    saved = renderer._to_text, renderer._value_of
+    evaluate = renderer._evaluate
     if JSON_VALUES in relaxed:
         renderer._to_text = _js_string
     if MISSING_IS_ERROR in relaxed:
-        renderer._resolve = lambda frame, node, *, strict: resolve(frame, node, strict=False)
+        renderer._value_of = lambda node, frame: evaluate(node.expr, frame, node, strict=False)
     try:
         yield
     finally:
-        renderer._to_text, renderer._resolve = saved
+        renderer._to_text, renderer._value_of = saved
 
 
 def _js_string(value: Any) -> str:

@@ -99,7 +99,7 @@ def fails(template: str, scope: dict | None = None, **kwargs) -> str:
         ("\\{{ds}} and \\\\{{ds}}", "{{ds}} and \\2024-05-06"),
         ('Reply as {"answer": {"score": {{zero}}}}', 'Reply as {"answer": {"score": 0}}'),
         ("", ""),
-        ("line endings\r\nare normalized {{ds}}\r\n", "line endings\nare normalized 2024-05-06\n"),
+        ("line endings\r\nare kept {{ds}}\r\n", "line endings\r\nare kept 2024-05-06\r\n"),
         ("no tags at all", "no tags at all"),
     ],
 )
@@ -193,8 +193,8 @@ SIMPLE_TEMPLATES = [
 def test_fast_path_and_pybars_agree(template: str) -> None:
     parsed = template_syntax.parse(template)
     assert parsed.simple, "this template should take the fast path"
-    fast = templating._render_simple(parsed.nodes, SCOPE)
-    assert fast == templating._render_blocks(template, parsed.nodes, SCOPE)
+    fast = templating._render_simple(parsed.program, SCOPE)
+    assert fast == templating._render_blocks(template, parsed.program, SCOPE)
     assert fast == render(template)
 
 
@@ -213,17 +213,23 @@ def test_fast_path_and_pybars_agree_on_random_templates() -> None:
             parsed = template_syntax.parse(template)
         except template_syntax.TemplateProblem:
             continue  # e.g. an unbalanced }}: both paths refuse it alike
-        fast = templating._render_simple(parsed.nodes, SCOPE)
-        assert fast == templating._render_blocks(template, parsed.nodes, SCOPE), repr(template)
+        fast = templating._render_simple(parsed.program, SCOPE)
+        assert fast == templating._render_blocks(template, parsed.program, SCOPE), repr(template)
         compared += 1
 
 
 @pytest.mark.parametrize(
-    "template",
-    ["{{#if a}}x{{/if}}", "a {{! comment }}", "{{~a}}", "{{a~}}", "{{#each a}}{{/each}}"],
+    "template", ["{{#if a}}x{{/if}}", "{{#each a}}{{/each}}", "{{#a}}x{{/a}}", "{{^a}}x{{/a}}"]
 )
-def test_templates_with_more_than_values_leave_the_fast_path(template: str) -> None:
+def test_templates_with_blocks_leave_the_fast_path(template: str) -> None:
     assert not template_syntax.parse(template).simple
+
+
+@pytest.mark.parametrize(
+    "template", ["a {{! comment }}", "{{~a}}", "{{a~}}", "{{lookup a 'b'}}", '{{"a b"}}']
+)
+def test_comments_whitespace_control_and_value_helpers_stay_on_the_fast_path(template: str) -> None:
+    assert template_syntax.parse(template).simple  # the parser applied the whitespace rules
 
 
 @pytest.mark.parametrize(
@@ -334,34 +340,62 @@ def test_non_string_template() -> None:
         ("Hi {{name", "line 1, column 4", "the tag '{{name' is never closed; add }}"),
         ("Hi {{{name}}", "line 1, column 4", "never closed; add }}}"),
         ("Hi {{a {{b}}", "line 1, column 4", "is never closed"),
-        ("one\ntwo summarize.text}} three", "line 2, column 19", "stray }} with no {{ before it"),
-        ("{{a}}}}", "line 1, column 6", "stray }}"),
-        ("{{upper ds}}", "line 1, column 1", "unknown helper 'upper'; the helpers are json, #if"),
+        (
+            "{{upper ds}}",
+            "line 1, column 1",
+            "unknown helper 'upper'; the helpers are json, lookup, log, #if",
+        ),
         ("{{#loop x}}{{/loop}}", "line 1, column 1", "unknown block helper 'loop'"),
         ("{{if x}}", "line 1, column 1", "if is a block; write {{#if ...}}"),
-        ("{{> header}}", "line 1, column 1", "partials ({{> header}}) are not supported"),
-        ("{{#if a}}{{else if b}}{{/if}}", "line 1, column 10", "{{else if b}} is not supported"),
-        ("{{^a}}{{/a}}", "line 1, column 1", "inverted sections"),
-        ("{{#each a as |b|}}{{/each}}", "line 1, column 1", "block parameters are not supported"),
+        ("{{> header}}", "line 1, column 1", "partials and decorators are not supported"),
+        ("{{#*inline 'x'}}{{/inline}}", "line 1, column 1", "partials and decorators are not supported"),
+        ("{{#if a}}{{else}}{{else if b}}{{/if}}", "line 1, column 18", "{{else}} must come last"),
+        ("{{#each a as |b}}{{/each}}", "line 1, column 1", "block parameters are written as |name|"),
+        ("{{#if a includeZero=true x}}{{/if}}", "line 1, column 1", "put the options last"),
+        ("{{#each a includeZero=true}}{{/each}}", "line 1, column 1", "unknown option 'includeZero'"),
+        ("{{#if a b=1}}{{/if}}", "line 1, column 1", "unknown option 'b'; #if takes includeZero"),
+        ("{{lookup a}}", "line 1, column 1", "lookup takes an object and a key"),
+        ("{{#if (upper a)}}{{/if}}", "line 1, column 1", "unknown helper 'upper' in (upper a)"),
+        ("{{{{raw}}}}{{{{/raw}}}}", "line 1, column 1", "raw blocks"),
+        ("{{#a}}{{/b}}", "line 1, column 7", "{{/b}} does not match {{#a}}"),
         ("{{#if}}{{/if}}", "line 1, column 1", "#if takes one value"),
         ("{{#if a b}}{{/if}}", "line 1, column 1", "#if takes one value"),
         ("{{json}}", "line 1, column 1", "json takes one value"),
         ("{{json a b}}", "line 1, column 1", "json takes one value"),
         ("{{ }}", "line 1, column 1", "is empty"),
-        ("{{a..b}}", "line 1, column 1", "'a..b' is not a path"),
+        ("{{a..b}}", "line 1, column 1", "'a..' is not a path"),
         ("{{a.}}", "line 1, column 1", "is not a path"),
-        ('{{"text"}}', "line 1, column 1", "is not a path"),
-        ("{{@index}}", "line 1, column 1", "@index exists only inside {{#each}}"),
-        ("{{#each a}}{{else}}{{@index}}{{/each}}", "line 1, column 20", "@index exists only inside"),
+        ("{{a/this/b}}", "line 1, column 1", "this may only start a path"),
         ("{{@foo}}", "line 1, column 1", "unknown data variable"),
-        ("{{../ds}}", "line 1, column 1", "climbs above the scope"),
-        ("{{#each a}}{{../../ds}}{{/each}}", "line 1, column 12", "climbs above the scope"),
     ],
 )
 def test_malformed_templates_report_the_position(template: str, position: str, problem: str) -> None:
     message = fails(template, {})
     assert message.startswith(f"user_prompt: {position}: ")
     assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{{@index}}", "{{@index}} resolves to nothing: @index exists only inside {{#each}}"),
+        ("{{#with fetch}}{{@first}}{{/with}}", "@first exists only inside {{#each}}"),
+        ("{{../ds}}", "{{../ds}} resolves to nothing: ../ds climbs above the top of the scope"),
+        ("{{#each fetch.items}}{{../../ds}}{{/each}}", "../../ds climbs above the top of the scope"),
+        ("{{lookup fetch.tags 'nope'}}", "(keys: lang, tone)"),
+        ("{{lookup nothing 'x'}}", "its object is 'empty', so it has no 'x'"),
+    ],
+)
+def test_data_variables_and_climbing_are_strict_too(template: str, problem: str) -> None:
+    assert problem in fails(template)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["one\ntwo summarize.text}} three", "{{ds}}}}", "} {{ds}} }}}"],
+)
+def test_text_braces_are_text_as_in_handlebars(template: str) -> None:
+    assert render(template) == template.replace("{{ds}}", SCOPE["ds"])
 
 
 def test_referenced_roots_reports_malformed_templates_with_the_field() -> None:
