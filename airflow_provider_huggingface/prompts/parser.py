@@ -205,7 +205,7 @@ class _Parser:
 
     @property
     def body(self) -> list[Any]:
-        return self.open[-1].program.body if self.open else self.top.body  # type: ignore[union-attr]
+        return self.open[-1].program.body if self.open else self.top.body
 
     def parse(self) -> Parsed:
         pos = 0
@@ -247,7 +247,8 @@ class _Parser:
 
     def _tag(self, start: int) -> int:
         opener = _OPENERS.match(self.src, start)
-        assert opener is not None
+        if opener is None:  # cannot happen: every part of the pattern is optional after {{
+            self.fail(start, "unreadable tag")
         ltrim, kind = bool(opener.group(1)), opener.group(2) or opener.group(3)
         if kind == "!":
             return self._comment(start, ltrim)
@@ -373,7 +374,7 @@ class _Parser:
         block = self._block(tag, items, (False, strip[1]), pos)
         last.inverse.body.append(block)
         opened.chain.append(block)
-        opened.program = block.program
+        opened.program = block.program or Program()  # a block made by _block has its program
 
     def _close(self, tag: str, items: list[tuple[str, str]], strip: Any, pos: int) -> None:
         if not self.open:
@@ -601,14 +602,9 @@ def _block_strip(block: Block) -> dict[str, Any]:
         _strip_whitespace(block.program)
     if block.inverse is not None:
         _strip_whitespace(block.inverse)
-    program = block.program or block.inverse
-    assert program is not None
+    program = block.program or block.inverse or Program()  # a block always has one of them
     inverse = block.inverse if block.program is not None else None
-    first_inverse = last_inverse = inverse
-    if inverse is not None and inverse.chained:
-        first_inverse = inverse.body[0].program
-        while last_inverse.chained:  # type: ignore[union-attr]
-            last_inverse = last_inverse.body[-1].program  # type: ignore[union-attr]
+    first_inverse, last_inverse = _chain_ends(inverse) if inverse is not None else (None, None)
     strip = {
         "open": block.open_strip[0],
         "close": block.close_strip[1],
@@ -617,8 +613,7 @@ def _block_strip(block: Block) -> dict[str, Any]:
     }
     if block.open_strip[1]:
         _omit_right(program.body, None, multiple=True)
-    if inverse is not None:
-        assert first_inverse is not None and last_inverse is not None
+    if first_inverse is not None and last_inverse is not None:
         if block.inverse_strip[0]:
             _omit_left(program.body, None, multiple=True)
         if block.inverse_strip[1]:
@@ -633,7 +628,16 @@ def _block_strip(block: Block) -> dict[str, Any]:
     return strip
 
 
-# JavaScript's $ is the end of the string: \Z, not Python's $, which also matches before a final \n.
+def _chain_ends(inverse: Program) -> tuple[Program, Program]:
+    """The first and the last inverse program of an {{else if}} chain."""
+    if not inverse.chained:
+        return inverse, inverse
+    last = inverse
+    while last.chained:
+        last = last.body[-1].program
+    return inverse.body[0].program, last
+
+
 _PREV_WS = re.compile(r"\r?\n\s*?\Z")
 _PREV_WS_ROOT = re.compile(r"(^|\r?\n)\s*?\Z")
 _NEXT_WS = re.compile(r"^\s*?\r?\n")
