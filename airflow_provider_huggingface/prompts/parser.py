@@ -62,7 +62,6 @@ class Value(NamedTuple):
 
     tag: str
     expr: Any  # Path or Call
-    escaped: bool  # {{x}} rather than {{{x}}} or {{&x}}: Handlebars would HTML-escape it
     strip: tuple[bool, bool]  # ~ after {{ and before }}
     within: str  # the innermost block tag around it, for messages
     depth: int  # blocks that may change the context around it
@@ -262,7 +261,7 @@ class _Parser:
         items = tokens.items
         self.spaced = tokens.spaced
         if kind in ("", "{", "&"):
-            self._value(tag, items, strip, escaped=kind == "", pos=start)
+            self._value(tag, items, strip, start)  # {{x}}, {{{x}}} and {{&x}} alike: no escaping
         elif kind == "#":
             self._open(tag, items, strip, start, inverted=False)
         elif kind == "^" and items:
@@ -283,7 +282,7 @@ class _Parser:
         self.body.append(Comment(self.src[start : end.end()], (ltrim, bool(end.group(1)))))
         return end.end()
 
-    def _value(self, tag: str, items: list[tuple[str, str]], strip: Any, *, escaped: bool, pos: int) -> None:
+    def _value(self, tag: str, items: list[tuple[str, str]], strip: Any, pos: int) -> None:
         parts = _Expressions(self, tag, pos, items)
         head = parts.helper_name()
         params = parts.params()
@@ -309,9 +308,7 @@ class _Parser:
             expr = head if isinstance(head, (Path, Call)) else _literal_path(head)
         self._note_roots(expr)
         changing = self._changing()
-        self.body.append(
-            Value(tag, expr, escaped, strip, changing[-1].tag if changing else "", len(changing))
-        )
+        self.body.append(Value(tag, expr, strip, changing[-1].tag if changing else "", len(changing)))
 
     def _open(self, tag: str, items: list[tuple[str, str]], strip: Any, pos: int, *, inverted: bool) -> None:
         block = self._block(tag, items, strip, pos)
@@ -644,28 +641,25 @@ _NEXT_WS = re.compile(r"^\s*?\r?\n")
 _NEXT_WS_ROOT = re.compile(r"^\s*?(\r?\n|\Z)")
 
 
-def _is_prev_whitespace(body: list[Any], i: int | None, root: bool = False) -> bool | None:
+def _is_prev_whitespace(body: list[Any], i: int | None, root: bool = False) -> bool:
     i = len(body) if i is None else i
-    prev = body[i - 1] if i >= 1 else None
-    sibling = body[i - 2] if i >= 2 else None
-    if prev is None:
-        return root
-    if isinstance(prev, Text):
-        pattern = _PREV_WS if sibling is not None or not root else _PREV_WS_ROOT
-        return pattern.search(prev.original) is not None
-    return None
+    return _is_whitespace(body, i - 1, i - 2, root, (_PREV_WS, _PREV_WS_ROOT))
 
 
-def _is_next_whitespace(body: list[Any], i: int | None, root: bool = False) -> bool | None:
+def _is_next_whitespace(body: list[Any], i: int | None, root: bool = False) -> bool:
     i = -1 if i is None else i
-    nxt = body[i + 1] if i + 1 < len(body) else None
-    sibling = body[i + 2] if i + 2 < len(body) else None
-    if nxt is None:
+    return _is_whitespace(body, i + 1, i + 2, root, (_NEXT_WS, _NEXT_WS_ROOT))
+
+
+def _is_whitespace(body: list[Any], at: int, beyond: int, root: bool, patterns: tuple[Any, Any]) -> bool:
+    """Whether the text at ``at`` ends (or starts) a line, seen from a tag beside it."""
+    if not 0 <= at < len(body):
         return root
-    if isinstance(nxt, Text):
-        pattern = _NEXT_WS if sibling is not None or not root else _NEXT_WS_ROOT
-        return pattern.search(nxt.original) is not None
-    return None
+    node = body[at]
+    if not isinstance(node, Text):
+        return False
+    pattern = patterns[1] if root and not 0 <= beyond < len(body) else patterns[0]
+    return pattern.search(node.original) is not None
 
 
 _LEADING_SPACE, _LEADING_LINE = re.compile(r"^\s+"), re.compile(r"^[ \t]*\r?\n?")
