@@ -486,7 +486,7 @@ DAG_CASES = [
     DagCase(
         "unknown_helper",
         problem=r"\{\{shout upstream\.data\}\}: unknown helper 'shout'",
-        fix=r"the helpers are json, #if, #unless, #each, #with",
+        fix=r"the helpers are json, lookup, log, #if, #unless, #each, #with",
     ),
     DagCase(
         "else_outside_block",

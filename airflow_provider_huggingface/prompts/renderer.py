@@ -330,8 +330,10 @@ def _render_run(nodes: list[Text | Value], frame: Any) -> str:
 
 def _js_falsy(value: Any) -> bool:
     """JavaScript's falsy values, as JSON data has them (``{}`` and ``[]`` are true there)."""
-    if value is None or value is False or value == "":
+    if value is None or value is False:
         return True
+    if isinstance(value, (str, bytes, bytearray)):  # not ==: an XCom object may compare oddly
+        return not value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value == 0 or math.isnan(value)
     return False
