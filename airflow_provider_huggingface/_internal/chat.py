@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from airflow_provider_huggingface.exceptions import MalformedResponseError
-
 _UNSAFE_TAG = re.compile(r"[^A-Za-z0-9_./-]")
 
 
@@ -33,21 +31,58 @@ class ChatResult(_ChatResultKeys, total=False):
     json: Any  # the parsed reply, with a JSON response_format only
 
 
+# What reading a parsed reply of the wrong shape raises (a str where a list belongs, a null message).
+# Caught only around that reading: the same errors anywhere else are bugs of ours and must surface.
+_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
+class UnreadableReply(Exception):
+    """The server answered, but not with a chat completion we can read.
+
+    :func:`airflow_provider_huggingface._internal.error_mapping.map_error` turns it into a
+    :class:`~airflow_provider_huggingface.exceptions.MalformedResponseError` that says where the call
+    went, what the server sent and the reply's id.
+
+    :param guidance: the cause and the fix, or None for the mapper's general advice.
+    :param reply: the reply as parsed, quoted (shortened) as the server's words.
+    """
+
+    def __init__(self, guidance: str | None, *, reply: Any) -> None:
+        super().__init__(guidance or "unreadable reply")
+        self.guidance = guidance
+        self.reply = reply
+
+    @property
+    def reply_id(self) -> str | None:
+        reply_id = getattr(self.reply, "id", None)
+        return reply_id if isinstance(reply_id, str) and reply_id else None
+
+
 def completion_result(output: Any, model: str | None) -> ChatResult:
-    """The plain-JSON result of a non-streamed completion."""
+    """The plain-JSON result of a non-streamed completion.
+
+    :raises UnreadableReply: when the reply has no choices or not the shape of a chat completion.
+    """
     choices = getattr(output, "choices", None)
     if not choices:
-        raise MalformedResponseError(
+        raise UnreadableReply(
             "The server answered with no choices, so there is no text to return. Check that the endpoint "
-            "is a chat server and that the prompt was not blocked by a content filter."
+            "is a chat server and that the prompt was not blocked by a content filter.",
+            reply=output,
         )
-    choice = choices[0]
-    return {
-        "text": choice.message.content or "",
-        "model": model or served_model(output),
-        "finish_reason": choice.finish_reason,
-        "usage": usage_dict(getattr(output, "usage", None)),
-    }
+    try:
+        choice = choices[0]
+        text = choice.message.content
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"message.content is {type(text).__name__}, not text")
+        return {
+            "text": text or "",
+            "model": model or served_model(output),
+            "finish_reason": choice.finish_reason,
+            "usage": usage_dict(getattr(output, "usage", None)),
+        }
+    except _SHAPE_ERRORS:
+        raise UnreadableReply(None, reply=output) from None
 
 
 def served_model(output: Any) -> str | None:
@@ -127,25 +162,35 @@ class StreamAccumulator:
         self.parts: list[str] = []
         self.finish_reason: str | None = None
         self.usage: TokenUsage | None = None
+        self.last: Any = None  # the latest chunk, quoted when the stream turns out unreadable
 
     def add(self, chunk: Any) -> str:
-        """Take one chunk; return the text it adds."""
-        if self.model is None:
-            self.model = served_model(chunk)
-        if getattr(chunk, "usage", None) is not None:
-            self.usage = usage_dict(chunk.usage)
-        text = ""
-        for choice in chunk.choices or ():
-            text += (choice.delta.content if choice.delta else None) or ""
-            self.finish_reason = choice.finish_reason or self.finish_reason
+        """Take one chunk; return the text it adds.
+
+        :raises UnreadableReply: when the chunk has not the shape of a chat completion chunk.
+        """
+        self.last = chunk
+        try:
+            if self.model is None:
+                self.model = served_model(chunk)
+            if getattr(chunk, "usage", None) is not None:
+                self.usage = usage_dict(chunk.usage)
+            text = ""
+            for choice in chunk.choices or ():
+                text += (choice.delta.content if choice.delta else None) or ""
+                self.finish_reason = choice.finish_reason or self.finish_reason
+        except _SHAPE_ERRORS:
+            raise UnreadableReply(None, reply=chunk) from None
         self.parts.append(text)
         return text
 
     def result(self) -> ChatResult:
+        """:raises UnreadableReply: when the stream ended before the server said it was finished."""
         if self.finish_reason is None:
-            raise MalformedResponseError(
+            raise UnreadableReply(
                 "The stream ended before the server said it was finished; the reply may be incomplete. "
-                "Check that the endpoint is a chat server, or try stream=False."
+                "Check that the endpoint is a chat server, or try stream=False.",
+                reply=self.last,
             )
         return {
             "text": "".join(self.parts),

@@ -6,6 +6,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_huggingface._internal.chat import UnreadableReply
 from airflow_provider_huggingface._internal.hub_compat import http_module
 from airflow_provider_huggingface.exceptions import (
     TOKENS_URL,
@@ -79,6 +80,10 @@ _TIMEOUT = (
     "The server did not answer in time. Raise the connection's 'timeout' extra (a loading model can take "
     "minutes), lower max_tokens, or choose a smaller model."
 )
+_REQUEST_TIMEOUT = (
+    "The server gave up waiting for the request (HTTP 408); another attempt usually gets through. If it "
+    "keeps happening, check the network or proxy between the Airflow workers and the server."
+)
 _UNREACHABLE = (
     "Could not reach the server, or it dropped the connection. Check the connection's endpoint URL "
     "(host field) and that the server is running and reachable from the Airflow workers."
@@ -113,6 +118,18 @@ def _server_message(response: Any) -> str | None:
     return json.dumps(body)[:300]
 
 
+def _excerpt(sent: Any) -> str | None:
+    """What the server sent, shortened for a message: a body's text, or a parsed reply as JSON."""
+    if sent is None:
+        return None
+    if isinstance(sent, bytes):
+        sent = sent.decode("utf-8", errors="replace")
+    if not isinstance(sent, str):
+        sent = json.dumps(sent, default=repr)
+    sent = " ".join(sent.split())
+    return sent if len(sent) <= 300 else sent[:300] + "..."
+
+
 def _retry_after(response: Any) -> float | None:
     """Seconds the server asked us to wait: Retry-After, or a loading model's estimated_time."""
     header = response.headers.get("retry-after")
@@ -136,6 +153,7 @@ _BY_STATUS: dict[int, tuple[type[HuggingFaceError], str]] = {
     402: (PaymentRequiredError, _PAYMENT),
     403: (ModelAccessError, _MODEL_ACCESS),
     404: (ModelNotFoundError, _NOT_FOUND),
+    408: (ResponseTimeoutError, _REQUEST_TIMEOUT),  # the server's own timeout: transient
     422: (InvalidRequestError, _BAD_REQUEST),
     429: (RateLimitError, _RATE_LIMITED),
 }
@@ -219,9 +237,24 @@ def map_error(
         return build(
             EndpointUnreachableError, _UNREACHABLE, label="Client error", server_message=type(error).__name__
         )
-    if isinstance(error, (json.JSONDecodeError, httpx.DecodingError, KeyError, IndexError, TypeError)):
-        detail = f"{type(error).__name__}: {error}"
-        return build(MalformedResponseError, _MALFORMED, label="Client error", server_message=detail)
+    if isinstance(error, UnreadableReply):
+        return build(
+            MalformedResponseError,
+            error.guidance or _MALFORMED,
+            label="Server sent",
+            server_message=_excerpt(error.reply),
+            request_id=error.reply_id,
+        )
+    # Decoding a body raises these, nothing else does. Our own KeyError, TypeError and the like are
+    # not a server's fault: they fall through to the last case, which is never retried.
+    if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError, httpx.DecodingError)):
+        sent = getattr(error, "doc", None) or getattr(error, "object", None)
+        return build(
+            MalformedResponseError,
+            _MALFORMED,
+            label="Server sent" if sent else "Client error",
+            server_message=_excerpt(sent) or f"{type(error).__name__}: {error}",
+        )
     return build(
         HuggingFaceError,
         "Unexpected error from the client.",

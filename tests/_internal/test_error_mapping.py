@@ -34,6 +34,7 @@ def http_error(status, body=None, headers=None):
         (402, errors.PaymentRequiredError, "Pro"),
         (403, errors.ModelAccessError, "Accept the model's license"),
         (404, errors.ModelNotFoundError, "Try the default model"),
+        (408, errors.ResponseTimeoutError, "another attempt usually gets through"),
         (422, errors.InvalidRequestError, "generation settings"),
         (429, errors.RateLimitError, "Airflow pool"),
         (500, errors.ServiceUnavailableError, "Try again later"),
@@ -48,7 +49,7 @@ def test_status_codes_map_to_guidance(status, cls, words):
     assert error.status_code == status
     assert f"status {status}" in str(error)  # the server's own words
     assert isinstance(error, AirflowFailException) == (status in (400, 401, 402, 403, 404, 409, 422))
-    assert error.retryable == (status in (429, 500, 503))
+    assert error.retryable == (status in (408, 429, 500, 503))
 
 
 def test_model_is_named_in_guidance():
@@ -80,7 +81,19 @@ def test_timeouts_and_connection_failures():
     assert "http://127.0.0.1:1" in str(error)
     assert isinstance(map_error(httpx.ReadTimeout("t"), model=None, where="x"), errors.ResponseTimeoutError)
     bad_json = json.JSONDecodeError("Expecting value", "<html>", 0)
-    assert isinstance(map_error(bad_json, model=None, where="x"), errors.MalformedResponseError)
+    malformed = map_error(bad_json, model=None, where="http://127.0.0.1:1")
+    assert isinstance(malformed, errors.MalformedResponseError)
+    assert malformed.retryable
+    assert str(malformed).startswith("http://127.0.0.1:1: ")
+    assert "Server sent: <html>." in str(malformed)
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), IndexError("i"), TypeError("t"), AttributeError("a")])
+def test_our_own_bugs_are_not_malformed_responses_nor_retried(bug):
+    error = map_error(bug, model=None, where="x")
+    assert type(error) is errors.HuggingFaceError
+    assert not error.retryable
+    assert f"Client error: {type(bug).__name__}: {bug}" in str(error)
 
 
 def test_token_never_appears_in_a_mapped_message():

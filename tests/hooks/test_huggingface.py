@@ -113,6 +113,12 @@ def test_a_timeout_says_how_long_it_waited_in_the_retry_line_and_the_error(fake_
     assert "Raise the connection's 'timeout' extra" in str(info.value)
 
 
+def test_a_408_from_the_server_is_retried(fake_hf, endpoint_hook):
+    fake_hf.enqueue(Fault.status(408, body={"error": "Request Timeout"}))
+    assert endpoint_hook.chat(user_prompt="Hi")["text"] == "Hello from the fake"
+    assert len(fake_hf.chat_requests) == 2
+
+
 def test_retries_are_bounded_by_max_retries(fake_hf, endpoint_hook):
     fake_hf.enqueue(*[Fault.server_error(503)] * 10)
     with pytest.raises(errors.ServiceUnavailableError, match="Service unavailable"):
