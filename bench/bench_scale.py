@@ -63,9 +63,11 @@ def main() -> None:
         fake.reset()
         fake.reply = answer
         fake.rate_limit = RATE
-        shared = run_sharded(stack, args.rate_prompts, 4).rate_figures(RATE)
+        shared_run = run_sharded(stack, args.rate_prompts, 4)
+        shared = shared_run.rate_figures(RATE)
+        hosts = ", ".join(sorted(ti["hostname"] for ti in shared_run.shards))
         rows += [
-            (f"4 shards on 2 workers, one limit of {RATE} calls/s", f"{args.rate_prompts} prompts"),
+            (f"4 shards ({hosts}), one limit of {RATE} calls/s", f"{args.rate_prompts} prompts"),
             ("  share of the limit used", f"{shared['limit_used']:.0%} over {shared['window_s']:.1f} s"),
             (
                 "  calls answered 429",
