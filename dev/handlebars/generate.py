@@ -4,7 +4,8 @@ The cases come from two public, language-neutral sources: the Mustache spec (``m
 ``specs/{interpolation,sections,inverted,comments}.json``) and handlebars.js's own spec files
 (branch ``4.x``, ``spec/*.js``), which ``harness.js`` runs with a recording test bench instead of
 mocha; and from ``project_cases.json``, templates written the way prompt authors write them
-(templates and inputs only: their outputs too come from handlebars.js). The expected output
+(templates and inputs only: their outputs too come from handlebars.js); and from 300 seeded
+random templates that mix line breaks, ``~``, comments and nested blocks. The expected output
 of every case is what handlebars.js 4.7 itself renders, installed with npm into a temporary
 directory (nothing of it is kept). The committed corpus holds only
 templates, inputs, outputs and a source note per case, so the tests need no node.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import tarfile
 import tempfile
@@ -63,8 +65,13 @@ def main() -> None:
         mustache_commit = _export(args.mustache_spec, MUSTACHE_SPEC[1], "specs", work / "mustache", work)
         raw = work / "cases.json"
         spec_dir = work / "hbs" / "spec"
-        mustache_files = [str(work / "mustache" / "specs" / name) for name in MUSTACHE_SPEC_FILES]
-        mustache_files.append(str(HERE / "project_cases.json"))
+        mustache_files = [
+            f"mustache/spec {name}={work / 'mustache' / 'specs' / name}" for name in MUSTACHE_SPEC_FILES
+        ]
+        mustache_files.append(f"dev/handlebars/project_cases.json={HERE / 'project_cases.json'}")
+        random_file = work / "random.json"
+        random_file.write_text(json.dumps({"tests": random_cases()}))
+        mustache_files.append(f"random templates (seed {SEED})={random_file}")
         subprocess.run(
             [
                 "node",
@@ -94,6 +101,53 @@ def main() -> None:
     }
     args.out.write_text(json.dumps(corpus, indent=1, ensure_ascii=False) + "\n")
     print(f"{len(cases)} cases from handlebars {result['version']} written to {args.out}")
+
+
+SEED = 9
+RANDOM_CASES = 300
+RANDOM_INPUT = {"a": True, "b": False, "n": 0, "s": "text", "xs": [1, 2], "m": {"k": "v"}, "e": []}
+
+
+def random_cases() -> list[dict[str, object]]:
+    """Seeded random templates mixing what whitespace control and blocks interact with: line
+    breaks, indentation, ~ on every kind of tag, comments, standalone tags, else and else-if
+    branches, sections and inverted sections. Handlebars decides what each renders."""
+    rng = random.Random(SEED)
+    texts = ["\n", " ", "  ", "x", "\r\n", "\t", "y\n", "\n  "]
+    values = ["{{s}}", "{{n}}", "{{{s}}}", "{{&s}}", "{{xs.length}}", "{{m.k}}", "{{! c }}", "{{!-- c --}}"]
+
+    def tag(body: str) -> str:
+        return "{{" + "~" * (rng.random() < 0.2) + body + "~" * (rng.random() < 0.2) + "}}"
+
+    def content(depth: int) -> str:
+        parts = []
+        for _ in range(rng.randint(0, 4)):
+            roll = rng.random()
+            if roll < 0.45:
+                parts.append(rng.choice(texts))
+            elif roll < 0.7 or depth >= 2:
+                value = rng.choice(values)
+                parts.append(tag(value[2:-2]) if not value.startswith("{{{") else value)
+            else:
+                parts.append(block(depth + 1))
+        return "".join(parts)
+
+    def block(depth: int) -> str:
+        kind = rng.choice(["if a", "if b", "unless n", "each xs", "each e", "with m", "m", "^e", "e"])
+        name = kind.lstrip("^").split()[0]
+        opening = tag(("" if kind.startswith("^") else "#") + kind)
+        middle = ""
+        if rng.random() < 0.3 and name in ("if", "unless"):
+            middle += tag(rng.choice(["else if b", "else if a", "else unless n"])) + content(depth)
+        if rng.random() < 0.4:
+            middle += tag(rng.choice(["else", "^"])) + content(depth)
+        body = "{{this}}" if name == "each" and rng.random() < 0.5 else ""
+        return opening + content(depth) + body + middle + tag("/" + name)
+
+    return [
+        {"name": f"random {number}", "template": content(0), "data": RANDOM_INPUT}
+        for number in range(RANDOM_CASES)
+    ]
 
 
 def _export(repository: str, ref: str, folder: str, target: Path, work: Path) -> str:

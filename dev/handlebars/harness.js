@@ -1,6 +1,6 @@
 // Runs handlebars.js's own spec files with a recording test bench instead of mocha and chai,
 // and renders every recorded template with the installed handlebars itself. Prints JSON.
-// A SPEC_FILE ending in .json is a file of the Mustache spec (mustache/spec, specs/*.json).
+// A SPEC_FILE LABEL=FILE.json holds cases in the Mustache spec's format (mustache/spec, specs/*.json).
 // Usage (driven by generate.py): node harness.js HANDLEBARS_MODULE SPEC_DIR OUT_JSON SPEC_FILE...
 'use strict';
 
@@ -181,10 +181,9 @@ global.it = function(name, body) {
 };
 global.it.skip = global.xit = function() {};
 
-function mustacheSpec(file) {
+function mustacheSpec(label, file) {
   var spec = JSON.parse(fs.readFileSync(file, 'utf8'));
-  var ours = path.basename(file).startsWith('project_');
-  current = { file: (ours ? 'dev/handlebars/' : 'mustache/spec ') + path.basename(file) };
+  current = { file: label };
   spec.tests.forEach(function(test) {
     current.test = test.name;
     var bench = new Bench(test.template);
@@ -195,7 +194,8 @@ function mustacheSpec(file) {
 }
 
 specFiles.forEach(function(file) {
-  if (file.endsWith('.json')) return mustacheSpec(file);
+  // LABEL=FILE.json: cases in the Mustache spec's format, reported under LABEL.
+  if (file.endsWith('.json')) return mustacheSpec(file.split('=')[0], file.split('=').slice(1).join('='));
   current = { file: 'spec/' + file };
   require(path.resolve(specDir, file));
 });
