@@ -58,3 +58,16 @@ def test_private_api_used_by_hub_compat_is_still_there():
     helper = get_provider_helper("together", task="conversational", model="owner/model")
     assert callable(helper._prepare_mapping_info)
     assert hub_compat.http_module().__name__ in {"httpx", "httpx2"}
+
+
+def test_a_client_built_in_a_thread_uses_its_session_and_closes_it() -> None:
+    async def main() -> None:
+        kwargs = {"base_url": "http://127.0.0.1:9", "token": None}
+        client, session = await asyncio.to_thread(hub_compat.new_async_client, kwargs)
+        await hub_compat.attach_async_session(client, session)
+        # The client uses the session built off the loop instead of building one (an SSL context) on it.
+        assert await client._get_async_client() is session
+        await client.close()
+        assert session.is_closed
+
+    asyncio.run(main())

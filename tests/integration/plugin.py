@@ -3,8 +3,9 @@
 ``airflow_stack`` (module) migrates a fresh SQLite metadata DB in its own AIRFLOW_HOME, then starts
 ``airflow api-server``, ``scheduler``, ``dag-processor`` and ``triggerer`` from this interpreter's
 environment with the LocalExecutor (Airflow 3's default, which accepts SQLite), the repository's
-``example_dags/`` as the DAGs folder, no login (every user is an admin) and ``huggingface_default``
-pointing at a ``FakeHF`` of its own. ``scheduler_stack`` (function) is the same stack with the fake reset.
+``example_dags/`` and the tier's own ``tests/integration/dags/`` as its DAGs, no login (every user is
+an admin) and ``huggingface_default`` pointing at a ``FakeHF`` of its own. ``scheduler_stack``
+(function) is the same stack with the fake reset.
 
 Every process writes its own log file under the stack's home; ``AirflowStack.diagnostics()`` gives their
 tails, so a failed assertion explains itself. The fixture fails, never skips, when a process does not
@@ -13,6 +14,7 @@ come up: a scheduler tier that quietly does nothing would hide a provider that c
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
+TIER_DAGS = Path(__file__).resolve().parent / "dags"
 # The token the stack's connection sends; tests make the fake reject it to see the 401 path.
 CONNECTION_TOKEN = "hf_itestConnectionToken42"
 MIGRATE_TIMEOUT = 180.0
@@ -47,7 +50,12 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     home = tmp_path_factory.mktemp("airflow-stack-home")
     fake = FakeHF().start()
     api_port = free_port()
-    env = stack_env(home, fake.url, api_port, dags_folder=EXAMPLE_DAGS, token=CONNECTION_TOKEN)
+    # One DAGs folder: the examples as users get them, and the tier's own DAGs.
+    dags = home / "dags"
+    dags.mkdir()
+    for dag_file in (*EXAMPLE_DAGS.glob("*.py"), *TIER_DAGS.glob("*.py")):
+        shutil.copy(dag_file, dags)
+    env = stack_env(home, fake.url, api_port, dags_folder=dags, token=CONNECTION_TOKEN)
     stack = AirflowStack(url=f"http://127.0.0.1:{api_port}", home=home, fake=fake)
     try:
         migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)

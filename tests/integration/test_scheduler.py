@@ -85,3 +85,49 @@ def test_rejected_token_fails_the_run_with_guidance(scheduler_stack: AirflowStac
     assert "Invalid API key" in log, log[-3000:]
     assert "InvalidTokenError" in log, log[-3000:]
     assert CONNECTION_TOKEN not in log
+
+
+MANY = "hf_many_deferred"
+
+
+def test_a_hundred_deferred_chats_share_one_client_in_the_triggerer(scheduler_stack: AirflowStack) -> None:
+    stack = scheduler_stack
+    stack.fake.latency = 2.0
+    stack.wait_for_dag(MANY)
+    triggerer_log = stack.log_path("triggerer")
+    seen = triggerer_log.stat().st_size
+    run_id = f"itest_many_{uuid.uuid4().hex[:8]}"
+
+    stack.trigger(MANY, run_id, conf={"count": 100})
+    run = stack.wait_for_run(MANY, run_id, timeout=600)
+
+    instances = stack.api(f"/api/v2/dags/{MANY}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+    chats = [ti for ti in instances if ti["task_id"] == "chat"]
+    failed = [ti["map_index"] for ti in chats if ti["state"] != "success"]
+    assert run["state"] == "success", f"failed: {failed}\n{failed and map_log(stack, run_id, failed[0])}"
+    assert sorted(ti["map_index"] for ti in chats if ti["state"] == "success") == list(range(100))
+    # One call per task, and one more per try the executor race above cost (see the DAG's docstring).
+    extra_tries = sum(ti["try_number"] - 1 for ti in chats)
+    assert len(stack.fake.chat_requests) == 100 + extra_tries
+    assert stack.xcom(MANY, run_id, "chat", map_index=7)["text"]
+    # Every task waited in the triggerer, whose event loop was never blocked long enough for its watchdog.
+    with triggerer_log.open() as log:
+        log.seek(seen)
+        assert "blocked for" not in log.read()
+    # The triggers shared one client: a client per trigger would have opened 100 connections;
+    # httpx's pool allows 100 at most, and reuses the ones it keeps alive.
+    opened = stack.fake.connections_opened
+    at_once = stack.fake.max_in_flight
+    print(
+        f"\n[triggerer] 100 deferred chats: {opened} TCP connections, at most {at_once} calls at once, "
+        f"{extra_tries} extra tries"
+    )
+    assert opened <= at_once + 20 < 100
+
+
+def map_log(stack: AirflowStack, run_id: str, map_index: int) -> str:
+    """The last lines of one mapped chat task's first try, and the processes' logs."""
+    path = f"/api/v2/dags/{MANY}/dagRuns/{run_id}/taskInstances/chat/logs/1"
+    content = stack.api(f"{path}?map_index={map_index}&full_content=true")["content"]
+    lines = [e if isinstance(e, str) else str(e) for e in content]
+    return "\n".join(lines[-30:]) + "\n" + stack.diagnostics()
