@@ -49,13 +49,20 @@ def pool_key(client_kwargs: dict[str, Any]) -> tuple[Any, ...]:
     return (digest, *rest)
 
 
+# Requests of one shared client on the wire at once: httpx's own connection limit. More would wait in
+# httpx's queue, where every finished request scans the whole queue; waiting here instead also wakes
+# the waiters one by one, so that a thousand triggers do not all prepare their request in one loop turn.
+MAX_IN_FLIGHT = 100
+
+
 @dataclass(eq=False)
 class _Entry:
     client: Any
     key: tuple[Any, ...]
     users: int = 0
     last_used: float = 0.0
-    retired: bool = field(default=False)
+    retired: bool = False
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
 
 class ClientPool:
@@ -72,6 +79,7 @@ class ClientPool:
         self._keeper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._reading: dict[str, asyncio.Task[Any]] = {}
+        self._by_client: dict[int, _Entry] = {}
         self.clients_built = 0
 
     def __repr__(self) -> str:
@@ -94,6 +102,11 @@ class ClientPool:
             self._reading[name] = task
             task.add_done_callback(lambda _: self._reading.pop(name, None))
         return await asyncio.shield(task)
+
+    def gate(self, client: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+        """What a request on ``client`` holds while on the wire: the shared client's limit, if pooled."""
+        entry = self._by_client.get(id(client))
+        return entry.gate if entry is not None and entry.client is client else contextlib.nullcontext()
 
     @contextlib.asynccontextmanager
     async def lease(self, conn_id: str, client_kwargs: dict[str, Any]) -> AsyncIterator[Any]:
@@ -123,6 +136,7 @@ class ClientPool:
         await attach_async_session(client, session)
         entry = _Entry(client=client, key=key, last_used=asyncio.get_running_loop().time())
         self._entries[key] = entry
+        self._by_client[id(client)] = entry
         self.clients_built += 1
         previous = self._current.get(conn_id)
         self._current[conn_id] = key
@@ -138,6 +152,7 @@ class ClientPool:
     def _close_soon(self, entry: _Entry) -> None:
         if self._entries.get(entry.key) is entry:
             del self._entries[entry.key]
+        self._by_client.pop(id(entry.client), None)
         task = asyncio.get_running_loop().create_task(_close(entry.client))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -158,6 +173,7 @@ class ClientPool:
                         self._close_soon(entry)
         finally:
             entries, self._entries = list(self._entries.values()), {}
+            self._by_client.clear()
             closing = [t for t in self._closing if not t.done()]
             # Closing sockets is quick; run it even when the loop is ending and cancelled us.
             await asyncio.gather(*(_close(e.client) for e in entries), *closing, return_exceptions=True)
@@ -169,6 +185,7 @@ class ClientPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
         entries, self._entries = list(self._entries.values()), {}
+        self._by_client.clear()
         await asyncio.gather(*(_close(e.client) for e in entries), *self._closing, return_exceptions=True)
 
 

@@ -403,11 +403,15 @@ class HuggingFaceHook(BaseHook):
         on_retry: Callable[[HuggingFaceError], None] | None,
         retry_log: Any,
     ) -> ChatResult:
+        from airflow_provider_huggingface._internal.client_pool import current_pool
+
         response_format = request.generation.get("response_format")
+        gate = current_pool().gate(client)
 
         async def send(messages: list[dict[str, str]], generation: dict[str, Any]) -> ChatResult:
             async def call() -> ChatResult:
-                output = await client.chat_completion(messages, model=request.model, **generation)
+                async with gate:
+                    output = await client.chat_completion(messages, model=request.model, **generation)
                 return completion_result(output, request.model)
 
             result = await async_call_with_retries(

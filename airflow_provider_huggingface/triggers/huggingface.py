@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -75,6 +77,10 @@ class HuggingFaceChatTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if not _modules_loaded.is_set():
+            # The first trigger of a triggerer imports the hook and huggingface_hub's client (about
+            # 0.3 s); in a thread it stalls no other trigger.
+            await asyncio.to_thread(_load_modules)
         from airflow_provider_huggingface._internal.chat import ChatRequest
         from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
@@ -106,6 +112,18 @@ class HuggingFaceChatTrigger(BaseTrigger):
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
             return
         yield TriggerEvent({"status": "success", "result": result})
+
+
+_modules_loaded = threading.Event()
+
+
+def _load_modules() -> None:
+    from huggingface_hub import AsyncInferenceClient  # noqa: F401
+
+    import airflow_provider_huggingface._internal.client_pool
+    import airflow_provider_huggingface.hooks.huggingface  # noqa: F401
+
+    _modules_loaded.set()
 
 
 def error_event(error: HuggingFaceError) -> dict[str, Any]:

@@ -143,3 +143,13 @@ def test_the_pool_key_holds_no_token():
     assert key != pool_key({"token": NEW_TOKEN, "base_url": "http://h", "timeout": 5})
     assert key == pool_key({"timeout": 5, "base_url": "http://h", "token": OLD_TOKEN})
     assert OLD_TOKEN not in repr(ClientPool())
+
+
+def test_a_shared_client_holds_at_most_its_limit_of_requests_on_the_wire(fake_hf, make_hook, monkeypatch):
+    make_hook("hf_pool", host=fake_hf.url, password=OLD_TOKEN)
+    monkeypatch.setattr(client_pool, "MAX_IN_FLIGHT", 5)
+    fake_hf.latency = 0.1
+    payloads = asyncio.run(fire(20))
+    assert [p["status"] for p in payloads] == ["success"] * 20
+    assert fake_hf.max_in_flight == 5
+    assert fake_hf.connections_opened == 5
