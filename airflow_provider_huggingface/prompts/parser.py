@@ -343,7 +343,7 @@ class _Parser:
             block = Block(tag, "", (head if isinstance(head, Path) else _literal_path(head),), {})
         block.open_strip = strip
         block.block_params = block_params
-        for param in block.params:
+        for param in (*block.params, *block.hash.values()):
             self._note_roots(param)
         return block
 

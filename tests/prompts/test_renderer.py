@@ -384,6 +384,8 @@ def test_malformed_templates_report_the_position(template: str, position: str, p
         ("{{#each fetch.items}}{{../../ds}}{{/each}}", "../../ds climbs above the top of the scope"),
         ("{{lookup fetch.tags 'nope'}}", "(keys: lang, tone)"),
         ("{{lookup nothing 'x'}}", "its object is 'empty', so it has no 'x'"),
+        ("{{#each fetch.items as |it|}}{{it.nope}}{{/each}}", '"it" has no key "nope" (keys: name, size)'),
+        ("{{#fetch}}{{nope}}{{/fetch}}", 'the current item of {{#fetch}} has no key "nope"'),
     ],
 )
 def test_data_variables_and_climbing_are_strict_too(template: str, problem: str) -> None:
@@ -418,6 +420,13 @@ def test_referenced_roots_reports_malformed_templates_with_the_field() -> None:
         ("{{#if x}}{{y}}{{/if}}{{#unless z}}{{/unless}}", {"x", "y", "z"}),
         ("{{this}} {{@root}} no roots", set()),
         ("{{!-- {{commented.out}} --}}\\{{escaped.out}}", set()),
+        ("{{#each xs as |x i|}}{{x.name}}{{i}}{{y}}{{/each}}", {"xs"}),
+        ("{{#with a as |b|}}{{b}}{{../c}}{{/with}}", {"a", "c"}),
+        ("{{#items}}{{name}}{{/items}}{{^none}}{{other}}{{/none}}", {"items", "name", "none", "other"}),
+        ("{{#if a}}{{else if b}}{{c}}{{else}}{{d}}{{/if}}", {"a", "b", "c", "d"}),
+        ("{{lookup m k}} {{#with (lookup m2 'x')}}{{inner}}{{/with}}", {"m", "k", "m2"}),
+        ('{{[fetch.v2].data}} {{"key with space"}}', {"fetch.v2", "key with space"}),
+        ("{{#if n includeZero=true}}{{/if}}{{#if m includeZero=z}}{{/if}}", {"n", "m", "z"}),
     ],
 )
 def test_referenced_roots(template: str, expected: set[str]) -> None:
