@@ -15,7 +15,7 @@ from airflow_provider_huggingface.batch.engine import (
     error_entry,
     run_to_end,
 )
-from airflow_provider_huggingface.batch.inputs import open_inputs
+from airflow_provider_huggingface.batch.inputs import ListInputs, open_inputs
 from airflow_provider_huggingface.batch.store import (
     ReplyFile,
     as_storage_path,
@@ -228,14 +228,21 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         replies = self.reply_file(context)
         build = self.request_builder(context, hook)
         # First pass: every request is built and checked, nothing is sent; earlier answers are matched.
+        # A list is in memory already, so its requests are kept for the calls rather than built again;
+        # a file's are built again as its lines are read a second time, so memory stays flat.
         answered = replies.earlier_answers() if replies is not None else {}
         total, first, reuse = 0, None, set()
+        kept: list[tuple[int, Any, ChatRequest] | None] | None = (
+            [] if isinstance(inputs, ListInputs) else None
+        )
         for index, item in enumerate(inputs):
             request = build(index, item)
             first = first or request
             total += 1
             if index in answered and answered[index] == input_digest(item):
                 reuse.add(index)
+            elif kept is not None:
+                kept.append((index, item, request))
         del answered
         reused_usage = replies.keep(reuse) if replies is not None else no_usage()
         if reuse:
@@ -250,7 +257,11 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         outcomes: ReplyFile | InMemoryResults = replies if replies is not None else InMemoryResults(total)
         batch = BatchRun(
             hook=hook,
-            requests=((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse),
+            requests=(
+                _handed_out(kept)
+                if kept is not None
+                else ((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse)
+            ),
             total=total,
             outcomes=outcomes,
             settings=self.settings,
@@ -389,6 +400,16 @@ class RequestBuilder:
     def all(self, items: Iterable[Any]) -> Iterator[ChatRequest]:
         """The requests of ``items``, in order."""
         return (self(index, item) for index, item in enumerate(items))
+
+
+def _handed_out(
+    kept: list[tuple[int, Any, ChatRequest] | None],
+) -> Iterator[tuple[int, Any, ChatRequest]]:
+    """Each kept request once, dropped from the list as it goes (its reply takes the memory)."""
+    for position, entry in enumerate(kept):
+        kept[position] = None
+        if entry is not None:
+            yield entry
 
 
 def _per_item(template: str, roots: frozenset[str]) -> bool:
