@@ -431,3 +431,19 @@ def test_a_model_that_cannot_answer_is_skipped_for_the_rest_of_the_batch(fake_co
     assert asked.count("org/up") == 20
     assert asked.count("org/down") <= 4  # only the calls sent before the first 404 came back
     assert "Model org/down cannot answer: not found" in capsys.readouterr().out
+
+
+def test_without_output_path_the_replies_go_to_the_xcom_object_storage_folder(
+    fake_conn, run_dag, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", tmp_path.as_uri())
+    run = run_dag("hf_batch_strict", run_conf={"items": ["a", "b", "c"]})
+    assert run.state == "success", run.states
+    summary = run.xcom["batch"]
+    assert "results" not in summary
+    assert summary["output_path"].startswith(f"{tmp_path.as_uri()}/huggingface_batch/hf_batch_strict/")
+    assert sorted(line["text"] for line in reply_lines(summary["output_path"])) == [
+        "re: Item a",
+        "re: Item b",
+        "re: Item c",
+    ]
