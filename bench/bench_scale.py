@@ -9,9 +9,10 @@ cut into shards, one mapped ``HuggingFaceBatchChatOperator`` task per shard, 4 c
   other stopped): throughput from the first shard's start to the last shard's end, and over the whole
   DAG run; goal: two workers give at least 1.8x the throughput of one;
 - 4 shards on 2 workers against a fake that admits 10 calls a second: the share of that limit the
-  answers used, and the share of calls answered 429.
+  answers used, and the share of calls answered 429; then the same with the shards in an Airflow pool
+  of 2 slots, and of 1 (``scale_batch_pooled``), so that fewer of them call the server at once.
 
-Needs Debian's ``postgresql`` and ``redis-server`` (``make scale-services``). About 2 minutes.
+Needs Debian's ``postgresql`` and ``redis-server`` (``make scale-services``). About 5 minutes.
 
 Run: python bench/bench_scale.py [--prompts 4000] [--rate-prompts 300]
 """
@@ -26,7 +27,7 @@ from _common import report
 
 from tests.fakes.hf_api import FakeHF
 from tests.scale.cluster import WORKERS, celery_cluster
-from tests.scale.sharded import MAX_CONCURRENCY, answer, run_sharded
+from tests.scale.sharded import MAX_CONCURRENCY, SHARED_LIMIT_POOL, answer, run_sharded
 
 LATENCY = 0.1
 SHARDS = 8
@@ -45,6 +46,27 @@ def throughput(stack, prompts: int) -> tuple[float, float, set[str]]:
     return prompts / run.shard_seconds, prompts / run.seconds, {ti["hostname"] for ti in run.shards}
 
 
+def shared_limit(stack, prompts: int, slots: int | None) -> list[tuple[str, str]]:
+    """4 shards against one limit of RATE calls/s, all at once or ``slots`` at a time (an Airflow pool)."""
+    stack.fake.reset()
+    stack.fake.reply = answer
+    stack.fake.rate_limit = RATE
+    run = run_sharded(stack, prompts, 4, dag_id="scale_batch" if slots is None else "scale_batch_pooled")
+    if run.state != "success":
+        raise SystemExit(f"run {run.run_id} ended {run.state}")
+    figures = run.rate_figures(RATE)
+    hosts = ", ".join(sorted(ti["hostname"] for ti in run.shards))
+    how = "all at once" if slots is None else f"in a pool of {slots} slot{'s' * (slots > 1)}"
+    return [
+        (f"4 shards {how} ({hosts}), one limit of {RATE} calls/s", f"{prompts} prompts"),
+        ("  share of the limit used", f"{figures['limit_used']:.0%} over {figures['window_s']:.1f} s"),
+        (
+            "  calls answered 429",
+            f"{figures['rejected_429']} of {figures['calls']} = {figures['share_429']:.0%}",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=4000)
@@ -60,20 +82,13 @@ def main() -> None:
         # Warm-up: the first task on each worker pays for imports the later ones share.
         throughput(stack, 16 * SHARDS)
 
-        fake.reset()
-        fake.reply = answer
-        fake.rate_limit = RATE
-        shared_run = run_sharded(stack, args.rate_prompts, 4)
-        shared = shared_run.rate_figures(RATE)
-        hosts = ", ".join(sorted(ti["hostname"] for ti in shared_run.shards))
-        rows += [
-            (f"4 shards ({hosts}), one limit of {RATE} calls/s", f"{args.rate_prompts} prompts"),
-            ("  share of the limit used", f"{shared['limit_used']:.0%} over {shared['window_s']:.1f} s"),
-            (
-                "  calls answered 429",
-                f"{shared['rejected_429']} of {shared['calls']} = {shared['share_429']:.0%}",
-            ),
-        ]
+        # The same 4 shards free, then in a pool whose slots bound how many call the server at once.
+        for pool_slots in (None, 2, 1):
+            if pool_slots is not None:
+                stack.api("/api/v2/pools", "POST", {"name": SHARED_LIMIT_POOL, "slots": pool_slots})
+            rows += shared_limit(stack, args.rate_prompts, pool_slots)
+            if pool_slots is not None:
+                stack.api(f"/api/v2/pools/{SHARED_LIMIT_POOL}", "DELETE")
 
         two, two_run, hosts = throughput(stack, args.prompts)
         stack.stop_worker(WORKERS[1][0])

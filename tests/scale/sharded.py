@@ -22,6 +22,8 @@ DAG_ID = "scale_batch"
 # Calls in flight per shard of scale_batch: with eight shards on two workers, 32 at once.
 MAX_CONCURRENCY = 4
 TASK_ID = "shard"
+# The pool of scale_batch_pooled's shards.
+SHARED_LIMIT_POOL = "hf_shared_limit"
 
 
 def answer(body: dict[str, Any]) -> str:
@@ -37,6 +39,7 @@ def prompt_of(request: Recorded) -> str:
 class ShardedRun:
     """A finished run of ``scale_batch``: its state, its shards' task instances, the fake's requests."""
 
+    dag_id: str
     run_id: str
     #: The folder the shards write their files of replies in.
     out: Path
@@ -60,7 +63,7 @@ class ShardedRun:
 
     def shard_file(self, map_index: int) -> Path:
         """Where shard ``map_index`` appends its replies (the batch operator's layout)."""
-        return self.out / DAG_ID / self.run_id / TASK_ID / f"{map_index}.jsonl"
+        return self.out / self.dag_id / self.run_id / TASK_ID / f"{map_index}.jsonl"
 
     def replies(self) -> list[dict[str, Any]]:
         """Every line of every shard's file, shard by shard."""
@@ -87,32 +90,36 @@ class ShardedRun:
         }
 
 
-def start_sharded(stack: CeleryStack, prompts: int, shards: int) -> ShardedRun:
-    """Trigger ``scale_batch``: ``prompts`` prompts in ``shards`` shards, replies under the stack's home."""
-    stack.wait_for_dag(DAG_ID)
+def start_sharded(stack: CeleryStack, prompts: int, shards: int, dag_id: str = DAG_ID) -> ShardedRun:
+    """Trigger ``dag_id``: ``prompts`` prompts in ``shards`` shards, replies under the stack's home."""
+    stack.wait_for_dag(dag_id)
     run = ShardedRun(
+        dag_id=dag_id,
         run_id=f"scale_{prompts}x{shards}_{uuid.uuid4().hex[:8]}",
         out=stack.home / "replies",
         first_request=len(stack.fake.requests),
         started=time.monotonic(),
     )
     conf = {"prompts": prompts, "shards": shards, "out": run.out.as_uri()}
-    stack.trigger(DAG_ID, run.run_id, conf=conf)
+    stack.trigger(dag_id, run.run_id, conf=conf)
     return run
 
 
 def finish_sharded(stack: CeleryStack, run: ShardedRun, timeout: float = 300.0) -> ShardedRun:
     """Wait for the run to end; fill in its state, shards, requests and duration."""
-    run.state = stack.wait_for_run(DAG_ID, run.run_id, timeout=timeout)["state"]
+    run.state = stack.wait_for_run(run.dag_id, run.run_id, timeout=timeout)["state"]
     run.seconds = time.monotonic() - run.started
-    run.shards = sorted(stack.task_instances(DAG_ID, run.run_id, TASK_ID), key=lambda ti: ti["map_index"])
+    instances = stack.task_instances(run.dag_id, run.run_id, TASK_ID)
+    run.shards = sorted(instances, key=lambda ti: ti["map_index"])
     run.requests = [r for r in stack.fake.requests[run.first_request :] if r.is_chat]
     return run
 
 
-def run_sharded(stack: CeleryStack, prompts: int, shards: int, timeout: float = 300.0) -> ShardedRun:
-    """Run ``scale_batch`` for ``prompts`` prompts in ``shards`` shards to its end."""
-    return finish_sharded(stack, start_sharded(stack, prompts, shards), timeout)
+def run_sharded(
+    stack: CeleryStack, prompts: int, shards: int, dag_id: str = DAG_ID, timeout: float = 300.0
+) -> ShardedRun:
+    """Run ``dag_id`` (``scale_batch`` or ``scale_batch_pooled``) to its end."""
+    return finish_sharded(stack, start_sharded(stack, prompts, shards, dag_id), timeout)
 
 
 def _time(value: str) -> datetime:

@@ -92,7 +92,8 @@ def test_a_shard_whose_worker_is_killed_resumes_on_a_retry(scale_stack: CelerySt
     assert len(twice) <= MAX_CONCURRENCY * len(killed), sorted(twice)
     assert set(answered.values()) <= {1, 2}
     first_asked = {}
-    for request in run.requests:
+    # A request the kill cut off mid-body reached the fake without one: it asked nothing.
+    for request in (r for r in run.requests if isinstance(r.body, dict)):
         first_asked.setdefault(prompt_of(request), request.time)
     assert all(first_asked[prompt] < killed_at for prompt in twice), sorted(twice)
 

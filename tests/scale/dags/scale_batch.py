@@ -14,7 +14,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, task
 
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
-from tests.scale.sharded import MAX_CONCURRENCY
+from tests.scale.sharded import MAX_CONCURRENCY, SHARED_LIMIT_POOL
 
 
 @task
@@ -25,17 +25,21 @@ def shards(params: dict | None = None) -> list[list[dict]]:
     return [[{"id": i} for i in range(bounds[p], bounds[p + 1])] for p in range(parts)]
 
 
-with DAG(
-    dag_id="scale_batch",
-    schedule=None,
-    catchup=False,
-    params={"prompts": 2000, "shards": 8, "out": ""},
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
-):
-    HuggingFaceBatchChatOperator.partial(
-        task_id="shard",
-        hf_conn_id="hf_scale",
-        user_prompt="prompt {{item.id}}",
-        output_path="{{ params.out }}",
-        max_concurrency=MAX_CONCURRENCY,
-    ).expand(inputs=shards())
+# scale_batch_pooled: the same, its shards in the pool SHARED_LIMIT_POOL (created by whoever runs it),
+# whose slots bound how many shards call the server at once.
+for dag_id, pool in (("scale_batch", None), ("scale_batch_pooled", SHARED_LIMIT_POOL)):
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        catchup=False,
+        params={"prompts": 2000, "shards": 8, "out": ""},
+        default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+    ):
+        HuggingFaceBatchChatOperator.partial(
+            task_id="shard",
+            hf_conn_id="hf_scale",
+            user_prompt="prompt {{item.id}}",
+            output_path="{{ params.out }}",
+            max_concurrency=MAX_CONCURRENCY,
+            **({"pool": pool} if pool else {}),
+        ).expand(inputs=shards())
