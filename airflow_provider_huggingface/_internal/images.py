@@ -65,8 +65,7 @@ def describe(messages: list[dict[str, Any]]) -> tuple[int, int, int]:
                 images += 1
                 url = part["image_url"]["url"]
                 if url.startswith("data:"):
-                    encoded = len(url) - url.index(",") - 1
-                    size += encoded * 3 // 4
+                    size += _decoded_size(url.partition(",")[2])
     return chars, images, size
 
 
@@ -150,10 +149,15 @@ def _checked_data_url(url: str, where: str, max_bytes: int) -> str:
         raise ConfigurationError(
             f"{where} is a data: URL that is not a base64 image (data:image/...;base64,...)."
         )
-    size = len(payload) * 3 // 4
+    size = _decoded_size(payload)
     if size > max_bytes:
         raise _too_big(where, size, max_bytes)
     return url
+
+
+def _decoded_size(payload: str) -> int:
+    """The byte size of base64 text, without decoding it."""
+    return len(payload) * 3 // 4 - len(payload[-2:]) + len(payload[-2:].rstrip("="))
 
 
 def _mime(data: bytes, name: str | None, where: str) -> str:

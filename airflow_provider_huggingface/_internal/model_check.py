@@ -16,17 +16,22 @@ if TYPE_CHECKING:
 
 # Pipelines whose models take chat messages when they carry a chat template.
 _CHAT_PIPELINES = {"text-generation", "image-text-to-text"}
-_checked: dict[tuple[str, str, int], None] = {}
+_VISION_PIPELINE = "image-text-to-text"
+# The pipeline tag of each model checked, so a later call with images can be warned without asking again.
+_checked: dict[tuple[str, str, int], str | None] = {}
 _lock = threading.Lock()
 
 
-def check_model(model: str, settings: ConnectionSettings, log: TaskLog) -> None:
+def check_model(model: str, settings: ConnectionSettings, log: TaskLog, *, images: int = 0) -> None:
     """Fail with the user guide's advice when ``model`` cannot answer a chat on the router.
 
-    A Hub that cannot be reached is no reason to fail a task: the call itself will tell.
+    A Hub that cannot be reached is no reason to fail a task: the call itself will tell. With
+    ``images``, warn when the model is not tagged as one that reads images (image-text-to-text):
+    a warning, not a failure, since tags lag behind what providers serve.
     """
     key = (model, settings.provider, hash(settings.token))
     if key in _checked:
+        _warn_if_blind(model, _checked[key], images, log)
         return
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -51,8 +56,20 @@ def check_model(model: str, settings: ConnectionSettings, log: TaskLog) -> None:
         return
     _check_info(model, info, settings.provider)
     with _lock:
-        _checked[key] = None
+        _checked[key] = info.pipeline_tag
     log.info("Model %s is served for chat on the Hugging Face router.", model)
+    _warn_if_blind(model, info.pipeline_tag, images, log)
+
+
+def _warn_if_blind(model: str, pipeline_tag: str | None, images: int, log: TaskLog) -> None:
+    if images and pipeline_tag != _VISION_PIPELINE:
+        log.warning(
+            "Model %s is a %s model, not image-text-to-text: it may reject or ignore the %d image(s). "
+            "Choose a vision-language model, e.g. Qwen/Qwen2.5-VL-7B-Instruct.",
+            model,
+            pipeline_tag or "untagged",
+            images,
+        )
 
 
 def _check_info(model: str, info: Any, provider: str) -> None:

@@ -237,9 +237,10 @@ class HuggingFaceHook(BaseHook):
     def validate_model(self, request: ChatRequest) -> None:
         """On the router, ask the Hub whether the model can chat (cached per process)."""
         if request.model is not None and self.settings.base_url is None:
+            from airflow_provider_huggingface._internal.images import describe
             from airflow_provider_huggingface._internal.model_check import check_model
 
-            check_model(request.model, self.settings, self.log)
+            check_model(request.model, self.settings, self.log, images=describe(request.messages)[1])
 
     def chat(
         self,

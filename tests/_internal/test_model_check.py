@@ -77,3 +77,40 @@ def test_validation_is_off_by_default_on_the_hook_and_on_endpoints(hub_redirect,
     hook.chat(user_prompt="Hi", model="nobody/no-such-model")
     make_hook("hf_endpoint", host=fake_hf.url).chat(user_prompt="Hi", model="local", validate_model=True)
     assert not [r for r in hub_redirect.requests if r.path.startswith("/api/models/")]
+
+
+def test_images_for_a_model_that_does_not_read_them_are_a_warning(hub_redirect, hook, capsys):
+    image = "https://example.org/cat.png"
+    hook.chat(
+        user_prompt="What is this?",
+        images=image,
+        model="mistralai/Mistral-7B-Instruct-v0.3",
+        validate_model=True,
+    )
+    hook.chat(
+        user_prompt="And this?",
+        images=[image, image],
+        model="mistralai/Mistral-7B-Instruct-v0.3",
+        validate_model=True,
+    )
+    log = capsys.readouterr().out
+    assert "is a text-generation model, not image-text-to-text: it may reject or ignore the 1 image(s)" in log
+    assert "ignore the 2 image(s)" in log  # the second call is warned too, without asking the Hub again
+    assert len([r for r in hub_redirect.requests if r.path.startswith("/api/models/")]) == 1
+    assert len(hub_redirect.chat_requests) == 2
+
+
+def test_a_vision_model_takes_images_without_a_warning(hub_redirect, hook, capsys):
+    vision = "Qwen/Qwen2.5-VL-7B-Instruct"
+    hub_redirect.add_model(
+        vision,
+        pipeline_tag="image-text-to-text",
+        tags=["image-text-to-text", "conversational"],
+        providers={"hf-inference": "live"},
+    )
+    hook.chat(
+        user_prompt="What is this?", images="https://example.org/cat.png", model=vision, validate_model=True
+    )
+    assert "not image-text-to-text" not in capsys.readouterr().out
+    (request,) = hub_redirect.chat_requests
+    assert request.body["messages"][0]["content"][1]["image_url"]["url"] == "https://example.org/cat.png"

@@ -149,3 +149,31 @@ def test_the_decorator_branches_on_the_prompt_its_function_returns(fake_conn, ru
     assert run.xcom["route"]["choices"] == ["billing"]
     (request,) = fake_conn.chat_requests
     assert request.body["messages"][0]["content"].startswith("Ticket: My card was charged {{twice}}\n\n")
+
+
+def test_the_routing_example_answers_in_the_chosen_teams_style(fake_hf, use_connection, run_dag):
+    use_connection("huggingface_default", host=fake_hf.url, password=TOKEN)
+    fake_hf.reply = lambda body: (
+        json.dumps({"choice": "billing", "reason": "a plan was paid"})
+        if body.get("response_format")
+        else "Fixed."
+    )
+    run = run_dag("example_huggingface_routing", run_conf={"ticket": "Charged for {{nothing}}"})
+    assert run.state == "success", run.states
+    assert run.states == {
+        "ticket": "success",
+        "route": "success",
+        "billing": "success",
+        "bug": "skipped",
+        "other": "skipped",
+    }
+    route, answer = fake_hf.chat_requests
+    assert route.body["seed"] == 7
+    assert route.body["response_format"]["schema"]["properties"]["choice"]["enum"] == TEAMS
+    assert "- billing: payments, invoices, refunds, subscriptions" in route.body["messages"][-1]["content"]
+    roles = [m["role"] for m in answer.body["messages"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert answer.body["messages"][1]["content"] == "I was charged twice this month."
+    assert answer.body["messages"][-1] == {"role": "user", "content": "Charged for {{nothing}}"}
+    assert run.xcom["billing"]["text"] == "Fixed."
+    assert run.xcom["route"]["choices"] == ["billing"]
