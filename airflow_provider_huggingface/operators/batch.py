@@ -6,7 +6,7 @@ import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, XComArg
 
 from airflow_provider_huggingface._internal.chat import no_usage
 from airflow_provider_huggingface.batch.engine import (
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     """Ask a Hugging Face chat model once per input, many calls at once, and keep every reply.
 
-    ``user_prompt`` and ``system_prompt`` are Handlebars templates rendered once per input,
+    ``user_prompt``, ``system_prompt`` and each ``content`` of ``messages`` are Handlebars templates
+    rendered once per input,
     with the input as ``{{item}}`` (``{{item.field}}`` for a dict) beside the names the chat
     operator offers: upstream return values by task id, ``params``, ``conf``, ``ds``, ``ts``,
     ``logical_date``, ``run_id``, ``dag_id`` and ``task_id``. An input is data: ``{{...}}`` inside it
@@ -85,6 +86,9 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         read a line at a time. Jinja-rendered like the other fields (a value from XCom is not).
     :param user_prompt: the user message of each call (Handlebars, with ``{{item}}``). Required.
     :param system_prompt: an optional system message of each call (Handlebars, with ``{{item}}``).
+    :param messages: a conversation sent in each call after ``system_prompt`` and before
+        ``user_prompt`` (few-shot examples): ``{"role": "system" | "user" | "assistant", "content":
+        template}`` dicts, each content rendered per input. An upstream task's output is data.
     :param model: a model id (``owner/name``); default: the connection's ``default_model``, else
         ``mistralai/Mistral-7B-Instruct-v0.3``. On an endpoint connection, any name the server accepts.
     :param hf_conn_id: the ``huggingface`` connection.
@@ -135,8 +139,9 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         self,
         *,
         inputs: Any,
-        user_prompt: str,
+        user_prompt: str | None = None,
         system_prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
         model: str | None = None,
         hf_conn_id: str = HuggingFaceHook.default_conn_name,
         max_tokens: int | None = None,
@@ -174,6 +179,8 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         self.inputs = inputs
         self.user_prompt = user_prompt
         self.system_prompt = system_prompt
+        self.messages = messages
+        XComArg.apply_upstream_relationship(self, messages)  # not a Jinja field: set here
         self.model = model
         self.hf_conn_id = hf_conn_id
         self.max_tokens = max_tokens
@@ -219,6 +226,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             hook=hook,
             user_prompt=self.user_prompt,
             system_prompt=self.system_prompt,
+            messages=self.messages,
             generation=self.chat_settings,
         )
 
@@ -345,12 +353,13 @@ class InMemoryResults:
 
 
 class RequestBuilder:
-    """Builds and checks the request of each input: both prompts rendered, nothing sent.
+    """Builds and checks the request of each input: prompts and messages rendered, nothing sent.
 
     :param context: the task's context (the prompts' scope comes from it).
     :param hook: the hook that checks and builds requests.
     :param user_prompt: the user message template.
     :param system_prompt: the system message template, if any.
+    :param messages: the conversation's templates, or an upstream task's output (data), if any.
     :param generation: the model and generation settings, as the hook takes them.
     """
 
@@ -359,10 +368,12 @@ class RequestBuilder:
         *,
         context: Context,
         hook: HuggingFaceHook,
-        user_prompt: str,
+        user_prompt: str | None,
         system_prompt: str | None,
+        messages: Any = None,
         generation: dict[str, Any],
     ) -> None:
+        from airflow_provider_huggingface.prompts.messages import check_messages
         from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
@@ -374,10 +385,18 @@ class RequestBuilder:
         # One scope for all items (an XCom is pulled once); `item` is laid over it per input.
         self._scope = prompt_scope(context, item=None)
         self._templates = {"user_prompt": user_prompt, "system_prompt": system_prompt}
-        self._fixed: dict[str, str | None] = {}
+        if isinstance(messages, XComArg):  # an upstream task's output: data, never rendered
+            messages = check_messages(messages.resolve(context))
+            self._roles = [m["role"] for m in messages]
+            self._fixed: dict[str, str | None] = {_content(i): m["content"] for i, m in enumerate(messages)}
+        else:
+            messages = check_messages(messages) if messages is not None else []
+            self._roles = [m["role"] for m in messages]
+            self._fixed = {}
+            self._templates.update({_content(i): m["content"] for i, m in enumerate(messages)})
         for field, template in self._templates.items():
             if not template:
-                self._fixed[field] = None
+                self._fixed[field] = template
             elif not _per_item(template, referenced_roots(template, field=field)):
                 # Rendered once: the same text for every item, and shared by all their requests.
                 self._fixed[field] = render_prompt(template, self._scope, field=field)
@@ -393,7 +412,10 @@ class RequestBuilder:
             for field, template in self._templates.items():
                 if template and field not in self._fixed:
                     prompts[field] = self._render(template, item_scope, field=field)
-            return self._hook.prepare_chat(**prompts, **self._generation)
+            turns = [
+                {"role": role, "content": prompts.pop(_content(i))} for i, role in enumerate(self._roles)
+            ]
+            return self._hook.prepare_chat(**prompts, messages=turns or None, **self._generation)
         except (PromptTemplateError, ConfigurationError) as error:
             raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
 
@@ -410,6 +432,10 @@ def _handed_out(
         kept[position] = None
         if entry is not None:
             yield entry
+
+
+def _content(index: int) -> str:
+    return f"messages[{index}].content"
 
 
 def _per_item(template: str, roots: frozenset[str]) -> bool:
