@@ -92,9 +92,10 @@ MANY = "hf_many_deferred"
 
 def test_a_hundred_deferred_chats_share_one_client_in_the_triggerer(scheduler_stack: AirflowStack) -> None:
     stack = scheduler_stack
-    # With the tier's 4 worker slots, tasks defer about 4 at a time: a 10 s reply keeps a few dozen
-    # waiting in the triggerer at once (2 s would keep about 4, and race Airflow's executor, see the DAG).
-    stack.fake.latency = 10.0
+    # With the tier's 4 worker slots, tasks defer about 4 at a time: a 5 s reply (the connection's
+    # timeout is 10 s) keeps about ten waiting in the triggerer at once; 2 s would keep about 4, and
+    # race Airflow's executor more often (see the DAG).
+    stack.fake.latency = 5.0
     stack.wait_for_dag(MANY)
     triggerer_log = stack.log_path("triggerer")
     seen = triggerer_log.stat().st_size
