@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_huggingface._internal import client_pool
 from tests.integration.plugin import CONNECTION_TOKEN
 
 if TYPE_CHECKING:
@@ -120,15 +121,14 @@ def test_a_hundred_deferred_chats_share_one_client_in_the_triggerer(scheduler_st
     with triggerer_log.open() as log:
         log.seek(seen)
         assert "blocked for" not in log.read()
-    # The triggers shared one client: a client per trigger would have opened 100 connections;
-    # httpx's pool allows 100 at most, and reuses the ones it keeps alive.
+    # The triggers shared one client: a client per trigger opens one connection per call. The shared
+    # pool opens at most its limit (100) and reuses its connections; httpx closes a connection idle
+    # for 5 s, so a trickle of tasks still opens some anew (44 for 101 calls in one run here).
     opened = stack.fake.connections_opened
+    calls = len(stack.fake.chat_requests)
     at_once = stack.fake.max_in_flight
-    print(
-        f"\n[triggerer] 100 deferred chats: {opened} TCP connections, at most {at_once} calls at once, "
-        f"{extra_tries} extra tries"
-    )
-    assert opened <= at_once + 20 < 100
+    print(f"\n[triggerer] {calls} deferred calls: {opened} TCP connections, at most {at_once} at once")
+    assert opened <= min(client_pool.MAX_IN_FLIGHT, calls * 2 // 3), opened
 
 
 def map_log(stack: AirflowStack, run_id: str, failed: tuple[int, str, int]) -> str:
