@@ -4,6 +4,11 @@ Goal: median per render, warm (template compiled and cached), under 0.5 ms. Also
 first render in a fresh process (pybars import and compile), and a value-only template of the
 same size, which takes the fast path that never imports pybars.
 
+Measured side by side on a shared 2-core machine (warm, median of 2000, three runs each): the
+renderer before Handlebars 4 conformance (pybars' own whitespace rules, text inside the pybars
+template) 0.47-0.50 ms; after (our whitespace rules, pybars runs a skeleton of helper calls, one
+call per run of text and values) 0.33-0.34 ms; the value-only fast path 0.06 ms both times.
+
 Run: python bench/bench_prompts.py
 """
 
