@@ -222,7 +222,7 @@ class _Parser:
         self._text(pos, len(self.src))
         if self.open:
             block = self.open[-1].block
-            name = block.helper or _path_text(block.params[0])
+            name = block.helper or block.params[0].text
             self.fail(
                 self.open[-1].pos, f"{block.tag} is never closed; add {{{{/{name}}}}} after its content"
             )
@@ -230,9 +230,7 @@ class _Parser:
         return Parsed(self.top, not self.has_blocks, frozenset(self.roots))
 
     def fail(self, pos: int, problem: str) -> NoReturn:
-        line = self.src.count("\n", 0, pos) + 1
-        column = pos - self.src.rfind("\n", 0, pos)
-        raise TemplateProblem(f"line {line}, column {column}: {problem}")
+        raise TemplateProblem(f"{self._where(pos)}: {problem}")
 
     def _where(self, pos: int) -> str:
         line = self.src.count("\n", 0, pos) + 1
@@ -378,7 +376,7 @@ class _Parser:
             self.fail(pos, f"{tag} closes no block; remove it or open the block before it")
         opened = self.open[-1]
         block = opened.block
-        name = block.helper or _path_text(block.params[0])
+        name = block.helper or block.params[0].text
         written = "".join(text for _, text in items)
         if written != name:
             self.fail(
@@ -549,10 +547,6 @@ def _literal_path(literal: Literal) -> Path:
     key = literal.text[1:-1] if literal.text[:1] in "\"'" else literal.text
     key = literal.value if isinstance(literal.value, str) else key
     return Path(literal.text, segments=(key,))
-
-
-def _path_text(expr: Any) -> str:
-    return expr.text
 
 
 # ---------------------------------------------------------------------------------------------

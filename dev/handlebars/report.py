@@ -7,6 +7,7 @@ Usage: ``python -m dev.handlebars.report [--fails]`` (``--fails`` also lists eac
 from __future__ import annotations
 
 import argparse
+import logging
 
 from tests.prompts.conformance import FAIL, case_id, classify, load_cases, table
 
@@ -15,6 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fails", action="store_true", help="list the failing cases")
     args = parser.parse_args()
+    logging.getLogger("airflow_provider_huggingface.prompts.renderer").setLevel(logging.WARNING)  # {{log}}
     cases = load_cases()
     print(table(cases))
     if args.fails:
