@@ -76,9 +76,19 @@ class _Puller:
         )
 
     def __call__(self, task_id: str) -> Any:
-        if self.same_index_prefix and task_id.startswith(self.same_index_prefix):
-            return _plain(self.ti.xcom_pull(task_ids=task_id, map_indexes=self.ti.map_index))
-        return _plain(self.ti.xcom_pull(task_ids=task_id))
+        same_index = bool(self.same_index_prefix and task_id.startswith(self.same_index_prefix))
+        try:
+            if same_index:
+                return _plain(self.ti.xcom_pull(task_ids=task_id, map_indexes=self.ti.map_index))
+            return _plain(self.ti.xcom_pull(task_ids=task_id))
+        except ImportError:
+            # Airflow 3 reads XComs through the running task's supervisor; `airflow tasks render`
+            # has none, and its own error names an internal.
+            raise TemplateProblem(
+                f"the value of task {task_id!r} can be read only while the task runs (`airflow tasks "
+                "render` cannot read XComs); a finished run's Rendered Template view shows the prompt "
+                "as sent."
+            ) from None
 
 
 class PromptScope(Mapping[str, Any]):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_huggingface.exceptions import PromptTemplateError
 from airflow_provider_huggingface.prompts.parser import TemplateProblem
 from airflow_provider_huggingface.prompts.renderer import render_prompt
-from airflow_provider_huggingface.prompts.scope import PromptScope
+from airflow_provider_huggingface.prompts.scope import PromptScope, prompt_scope
 
 
 @pytest.fixture
@@ -95,3 +96,15 @@ def test_a_batch_item_is_laid_over_a_shared_scope():
     assert render_prompt("{{item.q}} {{[fetch.v2].t}}", two) == "2 x"
     assert pulled == ["fetch.v2"]  # pulled once for all items
     assert base["item"] is None
+
+
+def test_outside_a_running_task_an_xcom_is_refused_with_why():
+    from types import SimpleNamespace
+
+    def no_supervisor(**_):  # what Airflow 3's XCom read raises in `airflow tasks render`
+        raise ImportError("cannot import name 'SUPERVISOR_COMMS'")
+
+    ti = SimpleNamespace(dag_id="d", task_id="chat", map_index=-1, xcom_pull=no_supervisor)
+    scope = prompt_scope({"ti": ti, "dag": SimpleNamespace(task_ids=["chat", "fetch"])})
+    with pytest.raises(PromptTemplateError, match=r"the value of task 'fetch' can be read only while"):
+        render_prompt("{{fetch.text}}", scope)
