@@ -25,7 +25,7 @@ from airflow_provider_huggingface.batch.store import (
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
-from airflow_provider_huggingface.operators.huggingface import ChatSettingsMixin, _validated
+from airflow_provider_huggingface.operators.huggingface import SETTINGS_FIELDS, ChatSettingsMixin, _validated
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -117,19 +117,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         model exists, is accessible and can chat; ``False`` skips that check.
     """
 
-    template_fields: Sequence[str] = (
-        "inputs",
-        "model",
-        "hf_conn_id",
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "seed",
-        "response_format",
-        "output_path",
-        "fallback_models",
-    )
+    template_fields: Sequence[str] = ("inputs", *SETTINGS_FIELDS, "output_path")
     template_fields_renderers = {"inputs": "json", "response_format": "json"}
     ui_color = "#ffd21e"
     #: Seconds between two progress lines in the task log.

@@ -21,6 +21,18 @@ if TYPE_CHECKING:
 
 
 PROMPT_FIELDS = ("user_prompt", "system_prompt", "messages")
+# The Jinja fields every chat operator shares: the model, the connection and the generation settings.
+SETTINGS_FIELDS = (
+    "model",
+    "hf_conn_id",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "response_format",
+    "fallback_models",
+)
 
 
 class ChatSettingsMixin:
@@ -98,20 +110,7 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
     # The prompts are listed so that the stored rendered fields (the UI's Rendered Template view,
     # `airflow tasks render`) show the prompts as sent; they are rendered with Handlebars, never
     # Jinja (see _do_render_template_fields).
-    template_fields: Sequence[str] = (
-        "user_prompt",
-        "system_prompt",
-        "messages",
-        "model",
-        "hf_conn_id",
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "seed",
-        "response_format",
-        "fallback_models",
-    )
+    template_fields: Sequence[str] = (*PROMPT_FIELDS, *SETTINGS_FIELDS)
     template_fields_renderers = {"messages": "json", "response_format": "json"}
     ui_color = "#ffd21e"
     # False where the user prompt is already final text (the TaskFlow decorator builds it in Python).

@@ -177,3 +177,33 @@ def test_the_routing_example_answers_in_the_chosen_teams_style(fake_hf, use_conn
     assert answer.body["messages"][-1] == {"role": "user", "content": "Charged for {{nothing}}"}
     assert run.xcom["billing"]["text"] == "Fixed."
     assert run.xcom["route"]["choices"] == ["billing"]
+
+
+def test_response_format_is_refused_when_the_dag_is_parsed():
+    from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
+
+    with pytest.raises(TypeError, match="sets response_format itself"):
+        HuggingFaceBranchOperator(task_id="b", user_prompt="x", response_format={"type": "json_object"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"choices": "billing"}, "choices must be a list of task ids"),
+        ({"choices": []}, "has nothing to choose from"),
+        ({"choices": ["billing"], "default_choice": "bug"}, "default_choice 'bug' is not one of the choices"),
+        ({"default_choice": ["billing", "bug"]}, "default_choice names 2 tasks but allow_multiple is False"),
+    ],
+)
+def test_bad_choices_are_configuration_errors(kwargs, words):
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    from airflow_provider_huggingface.exceptions import ConfigurationError
+    from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
+
+    with DAG(dag_id="branch_config", schedule=None):
+        branch = HuggingFaceBranchOperator(task_id="route", user_prompt="x", **kwargs)
+        branch >> [EmptyOperator(task_id=t) for t in ("billing", "bug")]
+    with pytest.raises(ConfigurationError, match=words):
+        branch.allowed()
