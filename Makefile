@@ -1,43 +1,55 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   runs the seed's example DAG end to end and prints each task's XCom
 #   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
-#               the quick tiers again on huggingface_hub 1.x (make test-hub1)
+#               the quick tiers again on huggingface_hub 1.x (make test-hub1), then builds the package
+#               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
+#               common-ai provider (make test-coexist)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# llama-cpp-python has no wheel on PyPI for this platform: it builds from source (about 4 min
-# on 2 cores, then pip's wheel cache makes a reinstall take seconds).
-LLAMA_CPP := llama-cpp-python[server]==0.3.36
+# Test and development tools are the pyproject's dependency groups (PEP 735), not published extras:
+# `pip install --group` needs pip 25.1 or newer.
+PIP_MIN := pip>=25.1
+# llama-cpp-python (the `llama` group) has no wheel on PyPI for this platform: it builds from source
+# (about 4 min on 2 cores, then pip's wheel cache makes a reinstall take seconds).
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
-# Airflow's common-ai provider pins huggingface_hub<2, so a second venv holds the newest 1.x and runs
-# the quick tiers: about 120 s from a clean clone, 90 s once installed. The soak and scheduler tiers
-# pass on 1.x too but add about 20 s each; llama.cpp and the browser would need their big installs.
-HUB1_VENV := .venv-hub1
-HUB1_BIN  := $(HUB1_VENV)/bin
-HUB1_HUB  := huggingface_hub>=1.26.1,<2
-HUB1_TIER := not llama and not browser and not soak and not scheduler
+# Airflow's common-ai provider reaches Hugging Face through pydantic-ai-slim[huggingface], which caps
+# hf-xet<1.5.0, and so huggingface_hub at 1.18.0: our floor. A second venv runs the quick tiers at that
+# floor, then the hub-facing tests again on the newest 1.x (the rest of the suite meets
+# huggingface_hub only through the hook, which those tests cover): see test-hub1 for the times.
+HUB1_VENV    := .venv-hub1
+HUB1_BIN     := $(HUB1_VENV)/bin
+HUB1_FLOOR   := $(shell sed -n 's/^ *"huggingface_hub>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+HUB1_TIER    := not llama and not browser and not soak and not scheduler
+HUB1_NEWEST_TESTS := tests/_internal tests/hooks tests/fakes tests/triggers tests/test_provider_info.py
+# Fresh venvs, made anew on every run: the wheel alone, and the wheel beside common-ai.
+DIST          := dist
+PACKAGE_VENV  := .venv-package
+COEXIST_VENV  := .venv-coexist
+COEXIST_WITH  := apache-airflow-providers-common-ai 'pydantic-ai-slim[huggingface]'
 
-.PHONY: test test-fast test-hub1 test-scale scale-services demo lint bench install llama chromium clean
+.PHONY: test test-fast test-hub1 test-scale test-package test-coexist dist scale-services demo lint bench \
+	install llama chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade '$(PIP_MIN)'
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e . --group test
 	touch $@
 
 $(VENV)/.llama: $(BIN)/python
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet '$(LLAMA_CPP)'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --group llama
 	touch $@
 
 $(HUB1_BIN)/python:
 	$(PYTHON) -m venv $(HUB1_VENV)
-	$(HUB1_BIN)/python -m pip install --quiet --upgrade pip
+	$(HUB1_BIN)/python -m pip install --quiet --upgrade '$(PIP_MIN)'
 
 $(HUB1_VENV)/.installed: $(HUB1_BIN)/python pyproject.toml
-	$(HUB1_BIN)/pip install --quiet -e '.[test]' '$(HUB1_HUB)'
+	$(HUB1_BIN)/pip install --quiet -e . --group test 'huggingface_hub==$(HUB1_FLOOR)'
 	touch $@
 
 install: $(VENV)/.installed
@@ -63,15 +75,49 @@ test: install llama chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-hub1
+	$(MAKE) --no-print-directory test-package
+	$(MAKE) --no-print-directory test-coexist
 
 # Airflow on the CeleryExecutor with two workers, PostgreSQL and Redis. Opt-in by marker: the plain
 # pytest run above leaves it out.
 test-scale: install scale-services
 	$(BIN)/python -m pytest -m scale tests/scale $(PYTEST_ARGS)
 
-# The same provider on huggingface_hub 1.x (its own venv; pip's cache makes the install quick).
+# The same provider on huggingface_hub 1.x (its own venv; pip's cache makes the install quick): the
+# quick tiers at our floor, then the hub-facing tests on the newest 1.x. Each step pins its release
+# first, so an interrupted run leaves nothing behind for the next one.
 test-hub1: $(HUB1_VENV)/.installed
+	@test -n "$(HUB1_FLOOR)" || { echo "no huggingface_hub floor found in pyproject.toml"; exit 1; }
+	$(HUB1_BIN)/pip install --quiet 'huggingface_hub==$(HUB1_FLOOR)'
 	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS)
+	$(HUB1_BIN)/pip install --quiet --upgrade 'huggingface_hub>=$(HUB1_FLOOR),<2'
+	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS) $(HUB1_NEWEST_TESTS)
+
+# The sdist and the wheel, as they would be uploaded; twine checks what the package index checks.
+dist: install
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/*
+
+# The wheel in a clean venv (no editable install, no test tools), then the example DAG from it with
+# dag.test() against the local fake: a missing package file or an undeclared dependency fails here.
+test-package: dist
+	rm -rf $(PACKAGE_VENV)
+	$(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --upgrade '$(PIP_MIN)'
+	$(PACKAGE_VENV)/bin/pip install --quiet $(DIST)/*.whl
+	$(PACKAGE_VENV)/bin/pip check
+	cd $(PACKAGE_VENV) && bin/python $(CURDIR)/tests/install/run_example_dag.py
+
+# Beside Airflow's common-ai provider on its Hugging Face path: one resolver run for all three, in a
+# fresh venv, then the example DAG as above. It fails when they cannot be installed together.
+test-coexist: dist
+	rm -rf $(COEXIST_VENV)
+	$(PYTHON) -m venv $(COEXIST_VENV)
+	$(COEXIST_VENV)/bin/python -m pip install --quiet --upgrade '$(PIP_MIN)'
+	$(COEXIST_VENV)/bin/pip install --quiet $(COEXIST_WITH) $(DIST)/*.whl
+	$(COEXIST_VENV)/bin/pip check
+	cd $(COEXIST_VENV) && bin/python $(CURDIR)/tests/install/run_example_dag.py
 
 # The quick tiers: no llama.cpp, no browser, no soak, no Airflow processes.
 test-fast: install
@@ -91,4 +137,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(HUB1_VENV) .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo
+	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo

@@ -38,12 +38,14 @@ _HOOK = "airflow_provider_huggingface.hooks.huggingface.HuggingFaceHook"
 
 
 def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_huggingface import __version__  # the one place the version is written
+
     return {
         "package-name": "airflow-provider-huggingface",
         "name": "Hugging Face",
         "description": "Hugging Face text generation (Inference Providers, Inference Endpoints, "
         "TGI, vLLM, llama.cpp and any OpenAI-compatible chat server).",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": "Hugging Face",

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import metadata
+from importlib.metadata import version
 
 from huggingface_hub.inference._providers import PROVIDERS
+from packaging.specifiers import SpecifierSet
 
 from airflow_provider_huggingface import get_provider_info
+from airflow_provider_huggingface._internal.hub_compat import provider_needs
 from airflow_provider_huggingface.provider_info import CHAT_PROVIDERS
 
 
@@ -32,9 +36,17 @@ def test_connection_type_declares_the_form():
 
 
 def test_provider_choices_are_the_chat_providers_huggingface_hub_knows():
-    # "openai" is left out: it takes an OpenAI key, not a Hugging Face token.
+    # "openai" is left out: it takes an OpenAI key, not a Hugging Face token. The form keeps listing
+    # providers newer than the installed release; choosing one fails with the release it needs.
     known = {name for name, tasks in PROVIDERS.items() if "conversational" in tasks} - {"openai"}
-    assert set(CHAT_PROVIDERS) == known | {"auto"}
+    newer = {name for name in CHAT_PROVIDERS if provider_needs(name)}
+    assert set(CHAT_PROVIDERS) - {"auto"} <= known | newer
+    if int(version("huggingface_hub").split(".")[0]) >= 2:
+        assert set(CHAT_PROVIDERS) == known | {"auto"}
+    else:
+        # 1.x also routes to providers that 2.x dropped (clarifai, hyperbolic, nebius, nvidia, sambanova
+        # at 1.18.0): the form offers those that both lines know.
+        assert known - set(CHAT_PROVIDERS) <= {"clarifai", "hyperbolic", "nebius", "nvidia", "sambanova"}
 
 
 def test_airflow_sees_the_provider_and_its_connection_type():
@@ -71,3 +83,21 @@ def test_cli_adds_a_connection_of_this_type_without_a_warning(airflow_db):
     assert result.returncode == 0, result.stderr
     assert "Successfully added" in result.stdout
     assert "not a valid" not in (result.stdout + result.stderr).lower()
+
+
+def test_the_version_is_written_once_and_read_everywhere():
+    import airflow_provider_huggingface
+
+    installed = metadata.version("airflow-provider-huggingface")
+    assert installed == airflow_provider_huggingface.__version__
+    assert get_provider_info()["versions"] == [installed]
+
+
+def test_published_metadata_has_no_test_extras_and_claims_the_python_it_runs_on():
+    meta = metadata.metadata("airflow-provider-huggingface")
+    assert meta.get_all("Provides-Extra") is None  # test tools are dependency groups, never extras
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"Programming Language :: Python :: {running}" in meta.get_all("Classifier")
+    assert SpecifierSet(meta["Requires-Python"]).contains(running)
+    urls = {entry.split(",", 1)[0] for entry in meta.get_all("Project-URL")}
+    assert {"Homepage", "Source", "Changelog", "Issues"} <= urls

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 ROUTER = "Hugging Face router"
+
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 EXTRA_KEYS = ("provider", "default_model", "timeout", "max_retries", "bill_to", "backoff")
 # Names users reach for that difflib would not match.
@@ -81,6 +82,7 @@ class ConnectionSettings:
             )
         if base_url is None:
             _check_router_token(conn_id, token)
+            _check_provider_supported(conn_id, provider)
         return cls(
             conn_id=conn_id,
             token=token,
@@ -156,6 +158,21 @@ def _endpoint_url(conn_id: str, host: str | None, port: int | None) -> str | Non
     # and the connection test /v1/models to it, so a kept /v1 would make /v1/v1/models.
     path = _API_SUFFIX.sub("", parts.path.rstrip("/"))
     return parts._replace(path=path).geturl().rstrip("/")
+
+
+def _check_provider_supported(conn_id: str, provider: str) -> None:
+    """A provider the installed huggingface_hub cannot route to fails here, not as a raw client error."""
+    from airflow_provider_huggingface._internal.hub_compat import hub_version, provider_needs
+
+    needed = provider_needs(provider)
+    if needed is not None:
+        raise ConfigurationError(
+            f"Connection '{conn_id}': the inference provider '{provider}' needs huggingface_hub {needed} "
+            f"or newer, and this environment has {hub_version()}. Upgrade it "
+            f"(pip install 'huggingface_hub>={needed}'), or choose another provider; 'auto' lets the "
+            "router choose. Beside pydantic-ai-slim[huggingface] (Airflow's common-ai provider), "
+            "huggingface_hub cannot be newer than 1.18.0: there, choose another provider."
+        )
 
 
 def _check_router_token(conn_id: str, token: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Every use of huggingface_hub's private API, in one place.
+"""Every use of huggingface_hub's private API, and what differs between its releases, in one place.
 
 huggingface_hub does not promise these names; ``tests/_internal/test_hub_compat.py`` calls each
 function so that an upgrade that moves one fails loudly there rather than deep in a task.
@@ -6,7 +6,29 @@ function so that an upgrade that moves one fails loudly there rather than deep i
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
+
+# The first huggingface_hub release that routes chat completions to a provider of the connection
+# form, for those newer than our floor (1.18.0, the newest release that installs beside
+# pydantic-ai-slim[huggingface]). Read from each release's inference/_providers table; a test
+# checks this against the installed release's own table.
+PROVIDER_SINCE = {"baseten": "1.26.1"}
+
+
+def hub_version() -> str:
+    """The installed huggingface_hub release, read without importing it."""
+    return version("huggingface_hub")
+
+
+def provider_needs(provider: str) -> str | None:
+    """The huggingface_hub version that ``provider`` needs when the installed one is older, else None."""
+    since = PROVIDER_SINCE.get(provider)
+    if since is None:
+        return None
+    from packaging.version import Version  # a dependency of huggingface_hub itself
+
+    return since if Version(hub_version()) < Version(since) else None
 
 
 def http_module() -> Any:

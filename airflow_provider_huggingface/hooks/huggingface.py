@@ -447,8 +447,8 @@ class HuggingFaceHook(BaseHook):
         settings = self.settings
         if settings.base_url or settings.provider == "auto" or not model:
             return
-        # A failure here is met again by the call itself, which maps it. That includes the helper
-        # lookup: huggingface_hub < 1.26.1 does not know every provider in CHAT_PROVIDERS.
+        # A failure here is met again by the call itself, which maps it. A provider that the installed
+        # huggingface_hub does not know was already refused with the settings.
         with contextlib.suppress(Exception):
             await asyncio.to_thread(prepare_provider_mapping, settings.provider, model)
 
