@@ -39,7 +39,7 @@ SCOPE = {
     "markup": "a & b <c> \"d\" 'e' `f`",
     "curly": "{{summarize.text}} stays {{#if x}}as is{{/if}}",
     "raw": b"caf\xc3\xa9 \xff",
-    "when": datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc),
+    "when": datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.UTC),
     "zero": 0,
     "pi": 3.5,
     "no": False,
