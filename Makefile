@@ -75,8 +75,7 @@ test: install llama chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-hub1
-	$(MAKE) --no-print-directory test-package
-	$(MAKE) --no-print-directory test-coexist
+	$(MAKE) --no-print-directory test-package test-coexist  # one make: the package is built once
 
 # Airflow on the CeleryExecutor with two workers, PostgreSQL and Redis. Opt-in by marker: the plain
 # pytest run above leaves it out.
