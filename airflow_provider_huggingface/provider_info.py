@@ -39,6 +39,7 @@ _HOOK = "airflow_provider_huggingface.hooks.huggingface.HuggingFaceHook"
 
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_huggingface import __version__  # the one place the version is written
+    from airflow_provider_huggingface._internal.hub_compat import PROVIDER_SINCE
 
     return {
         "package-name": "airflow-provider-huggingface",
@@ -106,7 +107,11 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Inference provider",
                         "description": "Who serves the model when no endpoint URL is set. 'auto' lets "
                         "the Hugging Face router pick the first provider enabled in your "
-                        "account settings that serves the model.",
+                        "account settings that serves the model. "
+                        + "; ".join(
+                            f"{name} needs huggingface_hub {v} or newer" for name, v in PROVIDER_SINCE.items()
+                        )
+                        + ".",
                         "schema": {
                             "type": ["string", "null"],
                             "default": "auto",

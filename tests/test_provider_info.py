@@ -101,3 +101,8 @@ def test_published_metadata_has_no_test_extras_and_claims_the_python_it_runs_on(
     assert SpecifierSet(meta["Requires-Python"]).contains(running)
     urls = {entry.split(",", 1)[0] for entry in meta.get_all("Project-URL")}
     assert {"Homepage", "Source", "Changelog", "Issues"} <= urls
+
+
+def test_the_form_says_which_providers_need_a_newer_huggingface_hub():
+    description = connection_type()["conn-fields"]["provider"]["description"]
+    assert "baseten needs huggingface_hub 1.26.1 or newer." in description
