@@ -8,7 +8,7 @@ them; the others are left to the hook's retry policy first and Airflow's task re
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_provider_huggingface._internal.airflow_compat import AirflowException, AirflowFailException
 
 TOKENS_URL = "https://huggingface.co/settings/tokens"
 

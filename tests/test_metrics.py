@@ -35,10 +35,10 @@ class StatsRecorder:
 
 @pytest.fixture
 def stats(monkeypatch):
-    import airflow.providers.common.compat.sdk as compat
+    from airflow_provider_huggingface._internal import airflow_compat
 
     recorder = StatsRecorder()
-    monkeypatch.setattr(compat, "Stats", recorder, raising=False)
+    monkeypatch.setattr(airflow_compat, "Stats", recorder, raising=False)
     return recorder
 
 

@@ -146,7 +146,7 @@ def count_tokens(model: str | None, usage: TokenUsage | None) -> None:
     """Add a call's token usage to Airflow's metrics, per model (the total is their sum)."""
     if not usage:
         return
-    from airflow.providers.common.compat.sdk import Stats
+    from airflow_provider_huggingface._internal.airflow_compat import Stats
 
     # StatsD tag styles break on ':' and the like (an endpoint model such as llama3:8b).
     tags = {"model": _UNSAFE_TAG.sub("_", model or "unknown")}

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.common.compat.sdk import (
+from airflow_provider_huggingface._internal.airflow_compat import (
     SET_DURING_EXECUTION,
     DecoratedOperator,
     context_merge,
     determine_kwargs,
     task_decorator_factory,
 )
-
 from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
@@ -42,7 +41,8 @@ from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOp
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from airflow.providers.common.compat.sdk import BaseOperator, Context, TaskDecorator
+    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk.bases.decorator import TaskDecorator
 
 __all__ = ["huggingface_branch_task", "huggingface_chat_task"]
 

@@ -8,9 +8,11 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
-
+from airflow_provider_huggingface._internal.airflow_compat import (
+    AirflowNotFoundException,
+    BaseHook,
+    run_blocking,
+)
 from airflow_provider_huggingface._internal.chat import (
     ChatRequest,
     ChatResult,
@@ -83,6 +85,9 @@ class HuggingFaceHook(BaseHook):
     def settings(self) -> ConnectionSettings:
         """The connection's checked settings, read once."""
         self._check_conn_id()
+        return self._read_settings()
+
+    def _read_settings(self) -> ConnectionSettings:
         try:
             conn = self.get_connection(self.hf_conn_id)
         except AirflowNotFoundException:
@@ -107,7 +112,7 @@ class HuggingFaceHook(BaseHook):
 
     def _checked(self, settings: ConnectionSettings) -> ConnectionSettings:
         if settings.token:
-            from airflow.sdk.log import mask_secret
+            from airflow_provider_huggingface._internal.airflow_compat import mask_secret
 
             mask_secret(settings.token)
         for warning in settings.warnings:
@@ -151,21 +156,21 @@ class HuggingFaceHook(BaseHook):
         )
 
     async def aget_settings(self) -> ConnectionSettings:
-        """:attr:`settings`, read without blocking an event loop (triggerer, batches)."""
+        """:attr:`settings`, read without blocking an event loop (triggerer, batches).
+
+        The lookup, the extra's parsing and the token's masking all ask Airflow's supervisor
+        synchronously, so they run together in a worker thread (see ``run_blocking``).
+        """
         if "settings" not in self.__dict__:
             from airflow_provider_huggingface._internal.client_pool import current_pool
 
             self._check_conn_id()
-            # Triggers that start together read their connection once (a read is ~1 ms of the loop's time).
+            # Triggers that start together read their connection once: each read is a supervisor round trip.
             self.__dict__["settings"] = await current_pool().read_once(self.hf_conn_id, self._aread_settings)
         return self.settings
 
     async def _aread_settings(self) -> ConnectionSettings:
-        try:
-            conn = await self.aget_connection(self.hf_conn_id)
-        except AirflowNotFoundException:
-            raise self._missing_connection() from None
-        return self._checked(ConnectionSettings.from_connection(conn))
+        return await run_blocking(self._read_settings)
 
     def prepare_chat(
         self,

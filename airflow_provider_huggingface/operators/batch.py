@@ -6,8 +6,9 @@ import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import XComArg
 
+from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
 from airflow_provider_huggingface._internal.chat import no_usage
 from airflow_provider_huggingface.batch.engine import (
     BatchRun,

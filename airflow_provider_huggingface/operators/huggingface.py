@@ -6,9 +6,9 @@ import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import XComArg
 
+from airflow_provider_huggingface._internal.airflow_compat import BaseOperator, conf
 from airflow_provider_huggingface._internal.images import MAX_IMAGE_BYTES
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 

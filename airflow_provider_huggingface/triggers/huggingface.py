@@ -6,9 +6,8 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from airflow_provider_huggingface import exceptions
+from airflow_provider_huggingface._internal.airflow_compat import BaseTrigger, TriggerEvent
 from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 if TYPE_CHECKING:

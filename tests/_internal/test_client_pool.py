@@ -125,14 +125,14 @@ def test_each_event_loop_has_its_own_pool(fake_hf, make_hook):
 def test_concurrent_triggers_read_the_connection_once(fake_hf, make_hook, monkeypatch):
     hook = make_hook("hf_pool", host=fake_hf.url, password=OLD_TOKEN)
     reads = []
-    original = type(hook).aget_connection.__func__
+    original = type(hook).get_connection.__func__
 
-    async def counting(cls, conn_id):
+    def counting(cls, conn_id):  # runs in a worker thread (airflow_compat.run_blocking)
         reads.append(conn_id)
-        await asyncio.sleep(0.05)
-        return await original(cls, conn_id)
+        time.sleep(0.05)
+        return original(cls, conn_id)
 
-    monkeypatch.setattr(type(hook), "aget_connection", classmethod(counting))
+    monkeypatch.setattr(type(hook), "get_connection", classmethod(counting))
     asyncio.run(fire(20))
     assert reads == ["hf_pool"]
 

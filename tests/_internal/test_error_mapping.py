@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
 from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface._internal import hub_compat
+from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException
 from airflow_provider_huggingface._internal.error_mapping import map_error, redact
 
 httpx = hub_compat.http_module()

@@ -6,9 +6,9 @@ import json
 import logging
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_huggingface import exceptions as errors
+from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
 from tests.fakes.hf_api import Fault
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException, TaskDeferred
 from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,

@@ -1,20 +1,21 @@
 """HuggingFaceChatTrigger driven with asyncio against the local fake over real HTTP.
 
-The trigger reads its connection with ``aget_connection``; outside a triggerer the SDK falls back to
-the secrets backends, so ``make_hook``'s ``AIRFLOW_CONN_*`` variable is what it finds, as in a
-triggerer with environment-variable connections.
+The trigger reads its connection in a worker thread (``airflow_compat.run_blocking``); outside a
+triggerer the SDK falls back to the secrets backends, so ``make_hook``'s ``AIRFLOW_CONN_*`` variable
+is what it finds, as in a triggerer with environment-variable connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException
 from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     HuggingFaceError,
@@ -261,14 +262,21 @@ def test_the_event_loop_is_never_blocked(fake_hf, hook):
         assert seen[state] >= 10, (state, seen)
 
 
-def test_the_connection_is_never_read_synchronously(fake_hf, hook, monkeypatch):
-    # In a triggerer the sync read would be a blocking round trip to the supervisor.
-    def forbidden(*args, **kwargs):
-        raise AssertionError("sync get_connection() called inside the event loop")
-
+def test_the_connection_is_never_read_on_the_event_loop_thread(fake_hf, hook, monkeypatch):
+    # In a triggerer a read on the loop's thread is a blocking round trip to the supervisor:
+    # refused on Airflow 3.0, DeadlockImminentError on 3.2+ while another request is in flight.
     trigger = chat_trigger(hook)
-    monkeypatch.setattr(type(hook), "get_connection", forbidden)
-    assert run(trigger)["status"] == "success"
+    lookup = type(hook).get_connection
+    threads: list[int] = []
+
+    def recording(cls, conn_id):
+        threads.append(threading.get_ident())
+        return lookup(conn_id)
+
+    monkeypatch.setattr(type(hook), "get_connection", classmethod(recording))
+    assert run(trigger)["status"] == "success"  # asyncio.run: the loop runs on this thread
+    assert threads, "the trigger never read its connection"
+    assert threading.get_ident() not in threads
 
 
 def test_a_named_provider_does_not_block_the_loop_on_its_hub_lookup(hub_redirect, make_hook):
