@@ -48,7 +48,7 @@ def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
 
 def default_folder() -> ObjectStoragePath | None:
     """The XCom object storage backend's folder, when one is configured, else None."""
-    from airflow.configuration import conf
+    from airflow_provider_huggingface._internal.airflow_compat import conf
 
     configured = conf.get(*XCOM_STORAGE, fallback="")
     if not configured:
