@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_huggingface._internal import model_check as models
+from tests.airflow_internals import dag_bag
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,9 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def dagbag(airflow_db):
     """The test DAGs and the example DAGs, parsed as Airflow parses a DAGs folder."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bags = [DagBag(dag_folder=str(folder)) for folder in (ROOT / "tests" / "dags", ROOT / "example_dags")]
+    bags = [dag_bag(folder) for folder in (ROOT / "tests" / "dags", ROOT / "example_dags")]
     for bag in bags:
         assert not bag.import_errors, bag.import_errors
     return {dag_id: dag for bag in bags for dag_id, dag in bag.dags.items()}

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+from tests.airflow_internals import dag_bag
 from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_badinputstoken000001"
@@ -548,9 +549,7 @@ SENT_CONTENT = {
 
 @pytest.fixture(scope="module")
 def bad_inputs_dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = dag_bag(DAG_FILE)
     assert not bag.import_errors, bag.import_errors
     return bag.dags["hf_bad_inputs"]
 

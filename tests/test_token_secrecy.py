@@ -29,6 +29,7 @@ import pytest
 
 from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+from tests.airflow_internals import dag_bag
 from tests.fakes.hf_api import DEFAULT_REDIRECT_HOSTS, FakeHF, Fault, clear_hub_caches, redirect_hub_to
 
 if TYPE_CHECKING:
@@ -170,11 +171,9 @@ def _decoded(value: Any) -> str:
 @pytest.fixture(scope="module")
 def all_dags(airflow_db):
     """Every DAG of tests/dags and example_dags; retried at once, so no run waits minutes."""
-    from airflow.dag_processing.dagbag import DagBag
-
     dags = {}
     for folder in (ROOT / "tests" / "dags", ROOT / "example_dags"):
-        bag = DagBag(dag_folder=str(folder))
+        bag = dag_bag(folder)
         assert not bag.import_errors, bag.import_errors
         dags.update(bag.dags)
     for dag in dags.values():
@@ -343,8 +342,6 @@ def test_the_token_goes_only_to_the_server_the_connection_names(
 ):
     """Endpoint connection at fake A, router and Hub redirected to fake B: B never sees the token.
     Router connection: the token goes to the router and the Hub only, and A never sees it."""
-    from airflow.dag_processing.dagbag import DagBag
-
     a = fake_hf
     b = FakeHF().start()
     clear_hub_caches()
@@ -353,7 +350,7 @@ def test_the_token_goes_only_to_the_server_the_connection_names(
         endpoint = make_hook("hf_secrecy_a", host=a.url, password=CANARY, extra={"max_retries": 1})
         requests = _exercise(endpoint, a)
         use(monkeypatch, "hf_secrecy", a)
-        bag = DagBag(dag_folder=str(ROOT / "tests" / "dags" / "hf_secrecy.py"))
+        bag = dag_bag(ROOT / "tests" / "dags" / "hf_secrecy.py")
         assert set(run(bag.dags["hf_secrecy"]).values()) == {"success"}
         a_carried = len([r for r in a.requests if r.token == CANARY])
         assert a_carried == requests + 1  # and the DAG run's one

@@ -35,9 +35,10 @@ def test_provider_info_declares_the_decorator():
 
 def test_airflow_finds_the_decorator_as_task_huggingface_chat():
     from airflow.sdk import task
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    assert ProvidersManagerTaskRuntime().taskflow_decorators["huggingface_chat"] is huggingface_chat_task
+    from tests.airflow_internals import taskflow_decorators
+
+    assert taskflow_decorators()["huggingface_chat"] is huggingface_chat_task
     assert task.huggingface_chat is huggingface_chat_task
     decorators = ProvidersManagerTaskRuntime().taskflow_decorators
     assert decorators["huggingface_branch"] is huggingface_branch_task

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_huggingface import exceptions as errors
+from tests.airflow_internals import dag_bag
 from tests.fakes.hf_api import Fault
 
 if TYPE_CHECKING:
@@ -279,8 +280,6 @@ def run_batch_calls(dag: Any, calls: list[Call]) -> tuple[list[Outcome], dict[st
 def test_soak_every_call_ends_once_and_classified(
     fake_hf: FakeHF, make_hook, airflow_db, monkeypatch, tmp_path, capsys
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     calls = []
     for i in range(HOOK_CALLS + OPERATOR_CALLS + BATCH_CALLS):
         via = via_of(i)
@@ -293,7 +292,7 @@ def test_soak_every_call_ends_once_and_classified(
     hook = make_hook(CONN_ID, host=fake_hf.url, password="hf_soak_token", extra=dict(CONNECTION_EXTRA))
     ledger = tmp_path / "operator-failures.jsonl"
     monkeypatch.setenv("HF_SOAK_OUTCOMES", str(ledger))
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = dag_bag(DAG_FILE)
     assert not bag.import_errors, bag.import_errors
     batch_dag = bag.dags["hf_soak_batch"]
 

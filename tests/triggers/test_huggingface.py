@@ -8,6 +8,7 @@ is what it finds, as in a triggerer with environment-variable connections.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import threading
 from collections import Counter
@@ -173,8 +174,7 @@ def test_a_connection_broken_after_deferral_fails_before_any_request(fake_hf, ho
 
 
 def test_serialize_round_trips_and_holds_no_token(hook):
-    from airflow.sdk._shared.module_loading import import_string
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow.models.trigger import Trigger
 
     trigger = chat_trigger(hook, system_prompt="Sys", max_tokens=7, response_format={"type": "json_object"})
     classpath, kwargs = trigger.serialize()
@@ -189,8 +189,11 @@ def test_serialize_round_trips_and_holds_no_token(hook):
     }
     assert kwargs["generation"] == {"max_tokens": 7, "response_format": {"type": "json_object"}}
     assert TOKEN not in json.dumps(kwargs)
-    # As the task runner stores them and dag.test() or the triggerer reads them back.
-    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    # As Airflow stores them (encrypted in the trigger table) and the triggerer reads them back.
+    stored = Trigger.from_object(trigger)
+    assert TOKEN not in stored.encrypted_kwargs
+    module, _, name = stored.classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**stored.kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
