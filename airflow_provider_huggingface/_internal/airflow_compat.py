@@ -17,6 +17,8 @@ mask_secret                airflow.sdk.log                         airflow.sdk.e
                                                                    .secrets_masker (3.0)
 context_merge              airflow.sdk.definitions.context         airflow.utils.context (3.0)
 determine_kwargs           airflow.sdk.bases.decorator             airflow.utils.operator_helpers
+BranchMixIn                airflow.sdk.bases.branch                airflow.providers.standard
+                                                                   .operators.branch
 =========================  ======================================  ===============================
 
 The common-compat of Airflow 3.0's time (1.7) has no ``sdk`` module at all, so it is tried, never
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airflow.sdk import BaseHook, BaseOperator
+    from airflow.sdk.bases.branch import BranchMixIn
     from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
     from airflow.sdk.configuration import conf
     from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
@@ -93,6 +96,7 @@ __all__ = [
     "BaseHook",
     "BaseOperator",
     "BaseTrigger",
+    "BranchMixIn",
     "DecoratedOperator",
     "Stats",
     "TaskDeferred",
@@ -115,6 +119,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "task_decorator_factory": ("airflow.sdk.bases.decorator",),
     "context_merge": ("airflow.sdk.definitions.context", "airflow.utils.context"),
     "determine_kwargs": ("airflow.sdk.bases.decorator", "airflow.utils.operator_helpers"),
+    "BranchMixIn": ("airflow.sdk.bases.branch", "airflow.providers.standard.operators.branch"),
     # The same module on every line (common-compat does not carry it); only the trigger needs it.
     "BaseTrigger": ("airflow.triggers.base",),
     "TriggerEvent": ("airflow.triggers.base",),

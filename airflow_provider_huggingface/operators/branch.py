@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BranchMixIn
-
+from airflow_provider_huggingface._internal.airflow_compat import BranchMixIn
 from airflow_provider_huggingface.exceptions import ConfigurationError, StructuredOutputError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 

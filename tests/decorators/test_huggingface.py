@@ -38,9 +38,9 @@ def test_airflow_finds_the_decorator_as_task_huggingface_chat():
 
     from tests.airflow_internals import taskflow_decorators
 
-    assert taskflow_decorators()["huggingface_chat"] is huggingface_chat_task
+    decorators = taskflow_decorators()
+    assert decorators["huggingface_chat"] is huggingface_chat_task
     assert task.huggingface_chat is huggingface_chat_task
-    decorators = ProvidersManagerTaskRuntime().taskflow_decorators
     assert decorators["huggingface_branch"] is huggingface_branch_task
     assert task.huggingface_branch is huggingface_branch_task
 
