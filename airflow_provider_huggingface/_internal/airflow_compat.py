@@ -8,6 +8,7 @@ common-compat has it (it tracks later moves), else from where each Airflow line 
 name                       Airflow 3.2+                            Airflow 3.0 / 3.1
 =========================  ======================================  ===============================
 BaseHook                   airflow.sdk                             airflow.hooks.base (3.0)
+BaseOperator               airflow.sdk                             airflow.models.baseoperator (3.0)
 AirflowNotFoundException,  airflow.sdk.exceptions                  airflow.exceptions
 AirflowFailException,
 TaskDeferred
@@ -20,6 +21,11 @@ determine_kwargs           airflow.sdk.bases.decorator             airflow.utils
 BranchMixIn                airflow.sdk.bases.branch                airflow.providers.standard
                                                                    .operators.branch
 =========================  ======================================  ===============================
+
+On 3.0 the SDK's ``BaseOperator`` lacks the ``xcom_push`` that 3.0's ``DecoratedOperator`` reads
+after every run, so ``@task.huggingface_chat`` would fail there: Airflow's own providers use the core
+``BaseOperator`` on 3.0 (a subclass of the SDK's), and so does this module. Both base classes are
+chosen by the Airflow line itself, not by common-compat, which would hand out the SDK's on 3.0.
 
 The common-compat of Airflow 3.0's time (1.7) has no ``sdk`` module at all, so it is tried, never
 required. Names needed only by the decorator, the metrics or the log masking are looked up on
@@ -56,21 +62,18 @@ if TYPE_CHECKING:
     from airflow.utils.operator_helpers import determine_kwargs
 else:
     try:
+        from airflow.sdk import BaseHook, BaseOperator
+    except ImportError:  # Airflow 3.0: see the table above
+        from airflow.hooks.base import BaseHook
+        from airflow.models.baseoperator import BaseOperator
+    try:
         from airflow.providers.common.compat.sdk import (
             AirflowException,
             AirflowFailException,
             AirflowNotFoundException,
-            BaseHook,
-            BaseOperator,
             conf,
         )
     except ImportError:  # no common-compat sdk module (Airflow 3.0's time), or an older one
-        from airflow.sdk import BaseOperator
-
-        try:
-            from airflow.sdk import BaseHook
-        except ImportError:  # Airflow 3.0
-            from airflow.hooks.base import BaseHook
         try:
             from airflow.sdk.exceptions import (
                 AirflowException,
