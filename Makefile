@@ -3,7 +3,8 @@
 #   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
 #               the quick tiers again on huggingface_hub 1.x (make test-hub1), then builds the package
 #               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
-#               common-ai provider (make test-coexist)
+#               common-ai provider (make test-coexist).
+#   make test-matrix  the quick tiers on every Airflow 3 line, one venv each, one result line per line
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -31,8 +32,13 @@ DIST          := dist
 PACKAGE_VENV  := .venv-package
 COEXIST_VENV  := .venv-coexist
 COEXIST_WITH  := apache-airflow-providers-common-ai 'pydantic-ai-slim[huggingface]'
+# The Airflow version matrix (dev/airflow_matrix.py): one venv per Airflow 3 line, .venv-airflow-X.Y.Z,
+# installed by uv under constraints/airflow-X.Y.Z.txt, runs the quick tiers. Given the main run's JUnit
+# XML, the line the main venv has (3.3.2) is reported from it instead of being run twice.
+MAIN_REPORT := artifacts/matrix/main.xml
+UV := uv>=0.9,<1
 
-.PHONY: test test-fast test-hub1 test-scale test-package test-coexist dist scale-services demo lint bench \
+.PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services demo lint bench \
 	install llama chromium clean
 
 $(BIN)/python:
@@ -41,6 +47,10 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e . --group test
+	touch $@
+
+$(VENV)/.uv: $(BIN)/python
+	$(BIN)/pip install --quiet '$(UV)'
 	touch $@
 
 $(VENV)/.llama: $(BIN)/python
@@ -75,7 +85,7 @@ test: install llama chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) --junitxml=$(MAIN_REPORT)
 	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-hub1
 	$(MAKE) --no-print-directory test-package test-coexist  # one make: the package is built once
@@ -121,6 +131,15 @@ test-coexist: dist
 	$(COEXIST_VENV)/bin/pip check
 	cd $(COEXIST_VENV) && bin/python $(CURDIR)/tests/install/run_example_dag.py
 
+# Airflow 3.0.6, 3.1.8, 3.2.2 and 3.3.2, each with the dependency versions of its release; a line that
+# cannot be installed fails. `make test-matrix MATRIX_LINES=3.0.6` runs one line.
+test-matrix: install $(VENV)/.uv
+	$(BIN)/python -m dev.airflow_matrix run $(MATRIX_LINES) $(MATRIX_ARGS) --pytest-args="$(PYTEST_ARGS)"
+
+# Rewrite constraints/airflow-*.txt from the package index (see dev/airflow_matrix.py).
+matrix-constraints: install $(VENV)/.uv
+	$(BIN)/python -m dev.airflow_matrix constraints $(MATRIX_LINES)
+
 # The quick tiers: no llama.cpp, no browser, no soak, no Airflow processes.
 test-fast: install
 	$(BIN)/python -m pytest -m "not llama and not browser and not soak and not scheduler" $(PYTEST_ARGS)
@@ -139,4 +158,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo
+	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .venv-airflow-* .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo

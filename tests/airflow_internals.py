@@ -50,3 +50,10 @@ def listed_hook_name(conn_type: str) -> str:
         ui = {meta.connection_type: meta for meta in manager.iter_connection_type_hook_ui_metadata()}
         return ui[conn_type].hook_name
     return manager.hooks[conn_type].hook_name
+
+
+def task_log(capsys: Any, caplog: Any) -> str:
+    """What the tasks of a ``dag.test()`` run logged: Airflow 3.2+ prints it, 3.0 and 3.1 log a failed
+    task's exception through the logging module instead."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err + caplog.text

@@ -1,0 +1,228 @@
+"""The Airflow version matrix: one venv per Airflow 3 line, each with the dependencies of its release.
+
+    python -m dev.airflow_matrix constraints [VERSION ...]   # rewrite constraints/airflow-VERSION.txt
+    python -m dev.airflow_matrix run [VERSION ...]           # install each line, run the quick tiers
+
+``constraints`` derives each line's constraints file from the package index alone: ``uv pip compile``
+of ``apache-airflow==VERSION`` with ``--exclude-newer`` set to the moment that release was published
+gives the dependency versions its users got (what Airflow's own constraints file pins). The provider's
+dependencies and the test tools are then resolved on top with those pins as preferences, so a pin moves
+only where the provider needs a newer release; the file lists each moved pin. Rerunning it on another
+day gives the same files (only the provider's own, unpinned dependencies may move).
+
+``run`` builds ``.venv-airflow-VERSION`` with uv (its cache makes a reinstall take seconds), installs
+Airflow and the provider under that file, runs the quick tiers (unit, fake HF API, ``dag.test()`` of the
+example and test DAGs) and prints one line per Airflow line. A line that cannot be installed, or whose
+run fails or skips anything, fails the whole run. ``--main-report`` names the JUnit XML of the main
+venv's run: the line it already covers is reported from it instead of being run twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSTRAINTS = ROOT / "constraints"
+
+# The newest patch of each Airflow 3 line, and the end of the day (UTC) its packages were published:
+# the package index as it was then.
+LINES = {
+    "3.0.6": "2025-08-30T00:00:00Z",
+    "3.1.8": "2026-03-12T00:00:00Z",
+    "3.2.2": "2026-05-30T00:00:00Z",
+    "3.3.2": "2026-09-18T00:00:00Z",
+}
+PYTHON_VERSION = "3.11"  # the Python that CI runs
+# What the quick tiers need to collect and run (the llama plugin imports gguf and numpy, the UI tests
+# import playwright); the heavier test extras (Celery, PostgreSQL drivers) stay in the main venv.
+TEST_TOOLS = ("pytest", "gguf", "numpy", "playwright")
+QUICK_TIERS = "not llama and not browser and not soak and not scheduler and not scale"
+
+
+def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "uv", *args], **kwargs)
+
+
+def provider_requirements() -> list[str]:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return list(tomllib.load(f)["project"]["dependencies"])
+
+
+def pins(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, flags=re.MULTILINE))
+
+
+def compile_pins(requirements: list[str], output: Path, *, exclude_newer: str | None = None) -> None:
+    """``uv pip compile`` into ``output``; the pins already in it are kept where they still fit."""
+    args = ["pip", "compile", "-", "-o", str(output), "--quiet", "--no-header", "--no-annotate"]
+    args += ["--python-version", PYTHON_VERSION]
+    if exclude_newer:
+        args += ["--exclude-newer", exclude_newer]
+    uv(*args, input="\n".join(requirements) + "\n", text=True, check=True)
+
+
+def write_constraints(version: str) -> Path:
+    """Write ``constraints/airflow-VERSION.txt`` and return its path."""
+    published = LINES[version]
+    target = CONSTRAINTS / f"airflow-{version}.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "pins.txt"
+        compile_pins([f"apache-airflow=={version}"], work, exclude_newer=published)
+        release = pins(work.read_text())
+        # Same file again: uv keeps its pins as preferences and moves only what the provider needs.
+        compile_pins([f"apache-airflow=={version}", *provider_requirements(), *TEST_TOOLS], work)
+        final = pins(work.read_text())
+    moved = {name: old for name, old in release.items() if final.get(name) != old}
+    lines = [
+        f"# Airflow {version} with the dependency versions of its release (the package index as it was at",
+        f"# {published}), then the provider and the quick tiers' test tools resolved on top for Python",
+        f"# {PYTHON_VERSION}. Written by `python -m dev.airflow_matrix constraints {version}`; do not edit.",
+    ]
+    if moved:
+        lines.append("# Pins moved from the release's, because what is resolved on top needs newer ones:")
+        lines += [f"#   {name} {old} -> {final.get(name, '(none)')}" for name, old in sorted(moved.items())]
+    lines += [f"{name}=={pin}" for name, pin in sorted(final.items(), key=lambda item: item[0].lower())]
+    CONSTRAINTS.mkdir(exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+@dataclass
+class Result:
+    version: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    problem: str = ""
+    where: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and not self.failed and not self.skipped and self.passed > 0
+
+    def line(self) -> str:
+        if self.problem:
+            return f"airflow {self.version}: FAILED, {self.problem}"
+        counts = f"{self.passed} passed"
+        if self.failed:
+            counts += f", {self.failed} failed"
+        if self.skipped:
+            counts += f", {self.skipped} skipped"
+        return f"airflow {self.version}: {counts} ({self.where}{self.seconds:.0f} s)"
+
+
+def read_junit(path: Path, result: Result) -> Result:
+    suites = ET.parse(path).getroot()
+    for suite in suites.iter("testsuite"):
+        tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        result.passed += tests - skipped - failed
+        result.failed += failed
+        result.skipped += skipped
+        result.seconds += float(suite.get("time", 0))
+    return result
+
+
+def run_line(version: str, pytest_args: list[str], reports: Path) -> Result:
+    result = Result(version)
+    constraints = CONSTRAINTS / f"airflow-{version}.txt"
+    if not constraints.exists():
+        result.problem = f"no {constraints.relative_to(ROOT)} (python -m dev.airflow_matrix constraints)"
+        return result
+    venv = ROOT / f".venv-airflow-{version}"
+    python = venv / "bin" / "python"
+    started = time.monotonic()
+    install = ["pip", "install", "--quiet", "--python", str(python), "-c", str(constraints)]
+    steps = [
+        ["venv", "--quiet", "--allow-existing", "--python", sys.executable, str(venv)],
+        [*install, f"apache-airflow=={version}", "-e", str(ROOT), *TEST_TOOLS],
+    ]
+    for step in steps:
+        done = uv(*step, cwd=ROOT)
+        if done.returncode:
+            result.problem = f"cannot be installed (uv {step[0]} {step[1]} exited {done.returncode})"
+            return result
+    print(f"--- airflow {version}: installed in {time.monotonic() - started:.0f} s", flush=True)
+    report = reports / f"airflow-{version}.xml"
+    report.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIRTUAL_ENV"))}
+    command = [str(python), "-m", "pytest", "-m", QUICK_TIERS, "-q", f"--junitxml={report}", *pytest_args]
+    done = subprocess.run(command, cwd=ROOT, env=env)
+    if not report.exists():
+        result.problem = f"pytest exited {done.returncode} without a report"
+        return result
+    result.where = "own venv, quick tiers, "
+    read_junit(report, result)
+    if done.returncode and result.ok:
+        result.problem = f"pytest exited {done.returncode}"
+    return result
+
+
+def installed_airflow(python: str) -> str:
+    code = "from importlib.metadata import version; print(version('apache-airflow'))"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def run(args: argparse.Namespace) -> int:
+    reports = ROOT / "artifacts" / "matrix"
+    reports.mkdir(parents=True, exist_ok=True)
+    covered: Result | None = None
+    if args.main_report and Path(args.main_report).exists():
+        version = installed_airflow(sys.executable)
+        if version in LINES:
+            covered = read_junit(Path(args.main_report), Result(version, where="main venv, every tier, "))
+    results = []
+    for version in args.versions or list(LINES):
+        if covered and version == covered.version:
+            results.append(covered)
+            continue
+        print(f"--- airflow {version}", flush=True)
+        results.append(run_line(version, args.pytest_args, reports))
+    print("\nAirflow version matrix:")
+    for result in results:
+        print(result.line())
+    failed = [r.version for r in results if not r.ok]
+    passed = sum(r.passed for r in results)
+    print(f"matrix: {passed} passed, {sum(r.failed for r in results)} failed")
+    if failed:
+        print(f"FAILED lines: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    write = sub.add_parser("constraints", help="rewrite constraints/airflow-VERSION.txt")
+    write.add_argument("versions", nargs="*", metavar="VERSION")
+    test = sub.add_parser("run", help="install each line and run the quick tiers")
+    test.add_argument("versions", nargs="*", metavar="VERSION")
+    test.add_argument("--main-report", help="JUnit XML of the main venv's run, which covers its line")
+    test.add_argument("--pytest-args", default="", help="extra pytest arguments, one string")
+    args = parser.parse_args()
+    unknown = set(args.versions) - set(LINES)
+    if unknown:
+        parser.error(f"unknown Airflow version(s) {', '.join(sorted(unknown))}; known: {', '.join(LINES)}")
+    if args.command == "constraints":
+        for version in args.versions or list(LINES):
+            print(write_constraints(version).relative_to(ROOT))
+        return 0
+    args.pytest_args = args.pytest_args.split()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
