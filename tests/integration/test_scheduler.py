@@ -8,6 +8,7 @@ API. Everything is observed the way an operator of Airflow would: through the RE
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -117,10 +118,13 @@ def test_a_hundred_deferred_chats_share_one_client_in_the_triggerer(scheduler_st
     extra_tries = sum(ti["try_number"] - 1 for ti in chats)
     assert len(stack.fake.chat_requests) == 100 + extra_tries
     assert stack.xcom(MANY, run_id, "chat", map_index=7)["text"]
-    # Every task waited in the triggerer, whose event loop was never blocked long enough for its watchdog.
+    # Every task waited in the triggerer, whose event loop was never blocked. Airflow's watchdog warns
+    # from 0.2 s; on a loaded 2-core machine it reports 0.2-0.25 s with every trigger idle on its
+    # socket (seen here with none running at all), so only a longer block counts as ours.
     with triggerer_log.open() as log:
         log.seek(seen)
-        assert "blocked for" not in log.read()
+        blocks = [float(s) for s in re.findall(r"blocked for ([0-9.]+) seconds", log.read())]
+    assert all(block < 0.5 for block in blocks), blocks
     # The triggers shared one client: a client per trigger opens one connection per call. The shared
     # pool opens at most its limit (100) and reuses its connections; httpx closes a connection idle
     # for 5 s, so a trickle of tasks still opens some anew (44 for 101 calls in one run here).
