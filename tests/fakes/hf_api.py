@@ -872,6 +872,9 @@ class FakeHF:
         self._generation = getattr(self, "_generation", 0) + 1
         self._max_in_flight = 0
         self._connections_opened = 0
+        # Connections accepted since the last reset: a test counts only its own, not the keep-alive
+        # sockets an earlier test's client still holds.
+        self._opened_since_reset: set[socket.socket] = set()
         self._admitted: deque[float] = deque()
         self.errors = []
 
@@ -976,9 +979,11 @@ class FakeHF:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                self._opened_since_reset.add(conn)
                 self._connections_opened += 1
             else:
                 self._connections.discard(conn)
+                self._opened_since_reset.discard(conn)
 
     @property
     def connections_opened(self) -> int:
@@ -988,9 +993,9 @@ class FakeHF:
 
     @property
     def open_connections(self) -> int:
-        """TCP connections open right now (a closed client leaves none behind)."""
+        """TCP connections accepted since the last reset and open right now (a closed client leaves none)."""
         with self._lock:
-            return len(self._connections)
+            return len(self._opened_since_reset)
 
     def _note_error(self, exc: BaseException) -> None:
         with self._lock:
