@@ -148,12 +148,12 @@ def test_rendered_fields_show_the_prompt_that_was_sent(fake_conn, run_dag):
 
 @pytest.mark.parametrize(("task_id", "shown"), [("number", "int 42"), ("blank", "str '  \\n'")])
 def test_a_function_that_returns_no_prompt_fails_before_any_request(
-    fake_conn, run_dag, capsys, caplog, task_id, shown
+    fake_conn, run_dag, capfd, caplog, task_id, shown
 ):
     run = run_dag("hf_decorator_bad_return")
     assert run.state == "failed"
     assert run.states[task_id] == "failed"  # not up_for_retry: another attempt returns the same
-    log = task_log(capsys, caplog)
+    log = task_log(capfd, caplog)
     assert (
         f"The function {task_id}() decorated with @task.huggingface_chat must return the user prompt "
         f"as a non-empty string; it returned {shown}." in log
