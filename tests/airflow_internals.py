@@ -7,12 +7,15 @@ line of the version matrix.
 
 from __future__ import annotations
 
+import inspect
+import os
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 AIRFLOW = Version(version("apache-airflow"))
@@ -57,3 +60,82 @@ def task_log(capsys: Any, caplog: Any) -> str:
     task's exception through the logging module instead."""
     captured = capsys.readouterr()
     return captured.out + captured.err + caplog.text
+
+
+def stored_template_field(value: Any, name: str) -> Any:
+    """What the task runner stores as the rendered template field ``name`` holding ``value``, under the
+    current ``[core] max_templated_field_length``: each line truncates a long value its own way."""
+    from airflow.sdk.execution_time.task_runner import _serialize_template_field
+
+    return _serialize_template_field(value, name)
+
+
+def airflow_reads_connection(conn_id: str) -> bool:
+    """Whether this Airflow hands connection ``conn_id`` to a hook (3.0 and 3.1 drop one whose extra is
+    not valid JSON, as if it did not exist)."""
+    from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoundException, BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+def use_stats(monkeypatch: Any, factory: Callable[[], Any]) -> None:
+    """Make the logger ``factory`` builds the one Airflow's ``Stats`` sends to until the test ends, as a
+    task process does when it starts. 3.3 keeps the logger in its stats module (and may also send the
+    pre-3.3 metric names: off here); 3.1 and 3.2 keep it on the ``Stats`` class."""
+    try:
+        from airflow.sdk._shared.observability.metrics import stats
+    except ImportError:  # Airflow 3.1
+        stats = None
+    if stats is not None and hasattr(stats, "_backend"):  # Airflow 3.3
+        for name in ("_factory", "_backend", "_export_legacy_names"):
+            monkeypatch.setattr(stats, name, getattr(stats, name))  # restored after the test
+        stats.initialize(factory=factory, export_legacy_names=False)
+        return
+    from airflow_provider_huggingface._internal.airflow_compat import Stats
+
+    monkeypatch.setattr(Stats, "instance", factory())
+    monkeypatch.setattr(Stats, "_instance_pid", os.getpid())  # else Stats builds its own again
+
+
+def stats_factory_from_config() -> Callable[[], Any]:
+    """The logger factory a task process picks from the ``[metrics]`` settings."""
+    try:
+        from airflow.sdk.observability.metrics import stats_utils
+    except ImportError:  # Airflow 3.1 picks it when airflow.stats is first imported: pick it again
+        from airflow.configuration import conf
+        from airflow.metrics import statsd_logger
+        from airflow.metrics.base_stats_logger import NoStatsLogger
+        from airflow.stats import Stats
+
+        if conf.getboolean("metrics", "statsd_on"):
+            return lambda: statsd_logger.get_statsd_logger(Stats)
+        return NoStatsLogger
+    if inspect.signature(stats_utils.get_stats_factory).parameters:  # Airflow 3.2 wants the Stats class
+        from airflow.sdk.observability.stats import Stats
+
+        return stats_utils.get_stats_factory(Stats)
+    return stats_utils.get_stats_factory()
+
+
+def statsd_logger(client_class: type, *, prefix: str, influxdb_tags: bool) -> Any:
+    """Airflow's StatsD logger sending through ``client_class`` (in place of ``statsd.StatsClient``)."""
+    try:
+        from airflow.sdk._shared.observability.metrics.statsd_logger import get_statsd_logger
+    except ImportError:  # Airflow 3.1
+        from airflow.metrics.statsd_logger import SafeStatsdLogger
+        from airflow.metrics.validators import PatternBlockListValidator, get_validator
+
+        client = client_class("127.0.0.1", 8125, prefix, False)
+        return SafeStatsdLogger(client, get_validator(), influxdb_tags, PatternBlockListValidator(None))
+    return get_statsd_logger(
+        stats_class=client_class,
+        host="127.0.0.1",
+        port=8125,
+        prefix=prefix,
+        influxdb_tags_enabled=influxdb_tags,
+        statsd_influxdb_enabled=influxdb_tags,
+    )

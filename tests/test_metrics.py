@@ -147,20 +147,11 @@ class StatsdClient:
 @pytest.fixture
 def statsd(monkeypatch):
     """Airflow's Stats with its StatsD logger: ``statsd(influxdb_tags=...)`` returns what was sent."""
-    from airflow.sdk._shared.observability.metrics import stats as stats_module
-    from airflow.sdk._shared.observability.metrics.statsd_logger import get_statsd_logger
+    from tests.airflow_internals import statsd_logger, use_stats
 
     def use(*, influxdb_tags: bool) -> list[tuple[str, int]]:
-        logger = get_statsd_logger(
-            stats_class=StatsdClient,
-            host="127.0.0.1",
-            port=8125,
-            prefix="airflow",
-            influxdb_tags_enabled=influxdb_tags,
-            statsd_influxdb_enabled=influxdb_tags,
-        )
-        monkeypatch.setattr(stats_module, "_backend", logger)
-        monkeypatch.setattr(stats_module, "_export_legacy_names", False)
+        logger = statsd_logger(StatsdClient, prefix="airflow", influxdb_tags=influxdb_tags)
+        use_stats(monkeypatch, lambda: logger)
         monkeypatch.setattr(StatsdClient, "sent", [])
         return StatsdClient.sent
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,9 @@ class ConnectionSettings:
         return chosen
 
 
+_EXTRA_EXAMPLE = '{"timeout": 60, "default_model": "owner/name"}'
+
+
 def _read_extra(conn: Connection) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The extra as a dict, and a warning for each thing in it that is ignored."""
     name = f"Connection '{conn.conn_id}'"
@@ -121,7 +125,7 @@ def _read_extra(conn: Connection) -> tuple[dict[str, Any], tuple[str, ...]]:
     except ValueError as exc:
         return {}, (
             f"{name}: the extra is not valid JSON ({exc}), so all of it is ignored and the defaults "
-            'are used. Correct it, e.g. {"timeout": 60, "default_model": "owner/name"}.',
+            f"are used. Correct it, e.g. {_EXTRA_EXAMPLE}.",
         )
     if not isinstance(parsed, dict):
         return {}, (f"{name}: the extra is not a JSON object, so it is ignored and the defaults are used.",)
@@ -286,3 +290,28 @@ def _check_response_format(response_format: Any) -> None:
                 "response_format of type json_schema needs a JSON schema under json_schema.schema, "
                 f"e.g. {example}."
             )
+
+
+def unreadable_env_connection(conn_id: str) -> str | None:
+    """Why Airflow found no connection ``conn_id`` although ``AIRFLOW_CONN_<ID>`` is set, if that is why.
+
+    Airflow 3.0 and 3.1 drop a connection whose extra is not valid JSON and report it as missing (3.2
+    and later hand it over, and the hook warns); saying "there is no connection" would send the user
+    looking in the wrong place.
+    """
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    try:
+        conn = json.loads(os.environ.get(variable, ""))
+    except ValueError:
+        return None  # unset, or the URI form (whose extra is always readable)
+    extra = conn.get("extra") if isinstance(conn, dict) else None
+    if not isinstance(extra, str) or not extra:
+        return None
+    try:
+        json.loads(extra)
+    except ValueError as exc:
+        return (
+            f"{variable} is set, but its extra is not valid JSON ({exc}), so this Airflow refuses the "
+            f"whole connection. Correct the extra, e.g. {_EXTRA_EXAMPLE}."
+        )
+    return None

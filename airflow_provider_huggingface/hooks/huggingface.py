@@ -22,7 +22,11 @@ from airflow_provider_huggingface._internal.chat import (
     completion_result,
     count_tokens,
 )
-from airflow_provider_huggingface._internal.connection import ConnectionSettings, check_generation_settings
+from airflow_provider_huggingface._internal.connection import (
+    ConnectionSettings,
+    check_generation_settings,
+    unreadable_env_connection,
+)
 from airflow_provider_huggingface._internal.error_mapping import map_error
 from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
 from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
@@ -104,6 +108,9 @@ class HuggingFaceHook(BaseHook):
 
     def _missing_connection(self) -> ConfigurationError:
         conn_id = self.hf_conn_id
+        unreadable = unreadable_env_connection(conn_id)
+        if unreadable:
+            return ConfigurationError(f"Connection '{conn_id}': {unreadable}")
         return ConfigurationError(
             f"There is no connection '{conn_id}'. Create it in Admin > Connections with the type "
             f"Hugging Face and your hf_ token, or set AIRFLOW_CONN_{conn_id.upper()}="

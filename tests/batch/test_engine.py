@@ -43,8 +43,7 @@ class StatsdListener:
 @pytest.fixture
 def statsd(monkeypatch):
     """Airflow's own StatsD logger, from its settings, sending to a listener on 127.0.0.1."""
-    from airflow.sdk._shared.observability.metrics import stats
-    from airflow.sdk.observability.metrics import stats_utils
+    from tests.airflow_internals import stats_factory_from_config, use_stats
 
     listener = StatsdListener()
     for key, value in {
@@ -54,10 +53,8 @@ def statsd(monkeypatch):
         "STATSD_PREFIX": PREFIX,
     }.items():
         monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
-    for name in ("_factory", "_backend", "_export_legacy_names"):
-        monkeypatch.setattr(stats, name, getattr(stats, name))  # restored after the test
     # What the task runner does when a task process starts.
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+    use_stats(monkeypatch, stats_factory_from_config())
     try:
         yield listener
     finally:
