@@ -139,3 +139,15 @@ def statsd_logger(client_class: type, *, prefix: str, influxdb_tags: bool) -> An
         influxdb_tags_enabled=influxdb_tags,
         statsd_influxdb_enabled=influxdb_tags,
     )
+
+
+def xcom_refusal(value: Any) -> str:
+    """The message with which this Airflow's XCom refuses to store ``value`` (each line words it its own
+    way)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    try:
+        BaseXCom.serialize_value(value)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    raise AssertionError(f"this Airflow's XCom stores {value!r}")
