@@ -9,6 +9,7 @@ from airflow_provider_huggingface._internal.connection import (
     ConnectionSettings,
     check_generation_settings,
     check_model_id,
+    unreadable_env_connection,
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
@@ -137,3 +138,26 @@ def test_good_generation_settings():
         seed=3,
         response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}},
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ('{"conn_type": "huggingface", "extra": "{timeout: 5}"}', True),
+        ('{"conn_type": "huggingface", "extra": "{\\"timeout\\": 5}"}', False),
+        ('{"conn_type": "huggingface", "extra": {"timeout": 5}}', False),
+        ("huggingface://:hf_x@host?timeout=5", False),
+        (None, False),
+    ],
+)
+def test_an_env_connection_airflow_drops_for_its_extra_is_named(monkeypatch, value, named):
+    if value is None:
+        monkeypatch.delenv("AIRFLOW_CONN_HF_ENV", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_CONN_HF_ENV", value)
+    problem = unreadable_env_connection("hf_env")
+    if named:
+        assert problem.startswith("AIRFLOW_CONN_HF_ENV is set, but its extra is not valid JSON (Expecting")
+        assert 'Correct the extra, e.g. {"timeout": 60, "default_model": "owner/name"}.' in problem
+    else:
+        assert problem is None
