@@ -33,7 +33,8 @@ with DAG(
         """Fetch the text to summarize: the page at ``params.url``, or a built-in article."""
         url = (params or {}).get("url")
         if not url:
-            return {"data": ARTICLE, "url": None}
+            # "" rather than None: Airflow 3.0 cannot store a None XCom.
+            return {"data": ARTICLE, "url": ""}
         import urllib.request
 
         with urllib.request.urlopen(url, timeout=30) as response:

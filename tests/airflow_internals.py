@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,37 @@ AIRFLOW = Version(version("apache-airflow"))
 # Airflow 3.2 reads a connection type's form (custom fields, relabelled and hidden fields) from provider
 # info; 3.0 and 3.1 ask the hook's methods, and only when the FAB provider is installed.
 FORM_FROM_PROVIDER_INFO = Version("3.2") <= AIRFLOW
+AIRFLOW_3_0 = Version("3.1") > AIRFLOW
+
+
+def plain_console_tracebacks() -> None:
+    """Print a failed task's traceback as plain text, as 3.1 and later do under ``dag.test()``.
+
+    Airflow 3.0's console logging draws it in a 100-column rich panel: long messages wrap and their
+    quoted words are coloured, so a test cannot find the message it checks. Real deployments log
+    JSON, where the message is whole; this changes only how the test console shows it."""
+    if not AIRFLOW_3_0:
+        return
+    import structlog
+
+    def plain(self: Any, sio: Any, exc_info: Any) -> None:
+        structlog.dev.plain_traceback(sio, exc_info)
+
+    structlog.dev.RichTracebackFormatter.__call__ = plain  # every instance, the default one too
+
+
+def share_in_process_execution_api() -> None:
+    """Let every ``dag.test()`` task of the session talk to one in-process execution API.
+
+    ``dag.test()`` builds a new execution API app for each task it runs, and building one (Cadwyn
+    generating its versioned routers) costs about a second of CPU on Airflow 3.0 to 3.2, more than
+    most tests themselves. A deployment runs one API server for all its tasks; so do the tests."""
+    import functools
+
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):
+        supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
 
 
 def dag_bag(folder: Path | str) -> Any:
@@ -55,17 +87,36 @@ def listed_hook_name(conn_type: str) -> str:
     return manager.hooks[conn_type].hook_name
 
 
+# Airflow 3.0's dag.test() prints, at debug level, every message between a task and its in-process
+# supervisor, bodies included: XCom values, trigger arguments, and each secret a task masks
+# (MaskSecret: every connection password Airflow masks, whatever the provider). A deployment's
+# supervisor logs at info; 3.1 and later keep those bodies out of dag.test() too.
+_SUPERVISOR_ECHO = re.compile(
+    r"^.*\[debug\s*\] (Sending request|Received message from task runner)\s.*$", re.MULTILINE
+)
+
+
+def without_supervisor_echo(output: str) -> str:
+    """``dag.test()`` output without Airflow 3.0's debug transcript of task-supervisor messages."""
+    if not AIRFLOW_3_0:
+        return output
+    return _SUPERVISOR_ECHO.sub("<Airflow 3.0's debug echo of a supervisor message>", output)
+
+
 def task_log(capsys: Any, caplog: Any) -> str:
     """What the tasks of a ``dag.test()`` run logged: Airflow 3.2+ prints it, 3.0 and 3.1 log a failed
     task's exception through the logging module instead."""
     captured = capsys.readouterr()
-    return captured.out + captured.err + caplog.text
+    return without_supervisor_echo(captured.out + captured.err + caplog.text)
 
 
 def stored_template_field(value: Any, name: str) -> Any:
     """What the task runner stores as the rendered template field ``name`` holding ``value``, under the
     current ``[core] max_templated_field_length``: each line truncates a long value its own way."""
-    from airflow.sdk.execution_time.task_runner import _serialize_template_field
+    try:
+        from airflow.sdk.execution_time.task_runner import _serialize_template_field
+    except ImportError:  # Airflow 3.0 uses the core's
+        from airflow.serialization.helpers import serialize_template_field as _serialize_template_field
 
     return _serialize_template_field(value, name)
 
@@ -85,7 +136,7 @@ def airflow_reads_connection(conn_id: str) -> bool:
 def use_stats(monkeypatch: Any, factory: Callable[[], Any]) -> None:
     """Make the logger ``factory`` builds the one Airflow's ``Stats`` sends to until the test ends, as a
     task process does when it starts. 3.3 keeps the logger in its stats module (and may also send the
-    pre-3.3 metric names: off here); 3.1 and 3.2 keep it on the ``Stats`` class."""
+    pre-3.3 metric names: off here); 3.0 to 3.2 keep it on the ``Stats`` class."""
     try:
         from airflow.sdk._shared.observability.metrics import stats
     except ImportError:  # Airflow 3.1
@@ -98,7 +149,8 @@ def use_stats(monkeypatch: Any, factory: Callable[[], Any]) -> None:
     from airflow_provider_huggingface._internal.airflow_compat import Stats
 
     monkeypatch.setattr(Stats, "instance", factory())
-    monkeypatch.setattr(Stats, "_instance_pid", os.getpid())  # else Stats builds its own again
+    if hasattr(Stats, "_instance_pid"):  # 3.1 and 3.2; 3.0 keeps the instance whatever the process
+        monkeypatch.setattr(Stats, "_instance_pid", os.getpid())  # else Stats builds its own again
 
 
 def stats_factory_from_config() -> Callable[[], Any]:

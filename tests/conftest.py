@@ -42,6 +42,13 @@ os.environ.update(
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
     os.environ.pop(_name, None)
 
+from tests.airflow_internals import (  # noqa: E402 (after the environment)
+    plain_console_tracebacks,
+    share_in_process_execution_api,
+)
+
+plain_console_tracebacks()
+
 pytest_plugins = [
     "tests.fakes.plugin",
     "tests.dag_runs",
@@ -58,6 +65,7 @@ def airflow_db():
     from airflow.utils import db
 
     db.resetdb()
+    share_in_process_execution_api()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import pytest
 
 from airflow_provider_huggingface import exceptions as errors
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
-from tests.airflow_internals import dag_bag
+from tests.airflow_internals import dag_bag, without_supervisor_echo
 from tests.fakes.hf_api import DEFAULT_REDIRECT_HOSTS, FakeHF, Fault, clear_hub_caches, redirect_hub_to
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, 
 
     # 4. The search.
     captured = capfd.readouterr()
-    evidence.add("stdout", captured.out)
+    evidence.add("stdout", without_supervisor_echo(captured.out))
     evidence.add("stderr", captured.err)
     evidence.add_requests(fake, "fake")
     home = Path(os.environ["AIRFLOW_HOME"])

@@ -31,6 +31,9 @@ The common-compat of Airflow 3.0's time (1.7) has no ``sdk`` module at all, so i
 required. Names needed only by the decorator, the metrics or the log masking are looked up on
 first use (module ``__getattr__``), so a DAG file that imports the operator pays for none of them.
 ``BaseTrigger`` and ``TriggerEvent`` live in ``airflow.triggers.base`` on every line.
+
+Airflow 3.0's ``ObjectStoragePath.open()`` hands back a file wrapper that cannot be iterated (it has
+``__getitem__`` but no ``__iter__``): files are read through :func:`lines` instead.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ _T = TypeVar("_T")
 _COMPAT = "airflow.providers.common.compat.sdk"
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from typing import IO
 
     from airflow.sdk import BaseHook, BaseOperator
     from airflow.sdk.bases.branch import BranchMixIn
@@ -107,6 +111,7 @@ __all__ = [
     "conf",
     "context_merge",
     "determine_kwargs",
+    "lines",
     "mask_secret",
     "run_blocking",
     "task_decorator_factory",
@@ -143,6 +148,11 @@ def __getattr__(name: str) -> Any:
         f"This Airflow has no {name} in any of {', '.join(_LAZY[name])}: "
         "airflow-provider-huggingface supports Airflow 3.0 to 3.3."
     )
+
+
+def lines(file: IO[str]) -> Iterator[str]:
+    """The lines of a text file opened from an ``ObjectStoragePath``, on every Airflow line."""
+    return iter(file.readline, "")
 
 
 async def run_blocking(call: Callable[[], _T]) -> _T:

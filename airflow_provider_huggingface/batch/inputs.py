@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_huggingface._internal.airflow_compat import lines
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class FileInputs:
             yield from (self._csv(source) if self.format == "csv" else self._jsonl(source))
 
     def _jsonl(self, source: Any) -> Iterator[Any]:
-        for number, line in enumerate(source, 1):
+        for number, line in enumerate(lines(source), 1):
             if not line.strip():
                 continue  # a blank line (the last newline, say) is no input
             try:
@@ -75,7 +76,7 @@ class FileInputs:
                 ) from None
 
     def _csv(self, source: Any) -> Iterator[Any]:
-        reader = csv.DictReader(source)
+        reader = csv.DictReader(lines(source))
         for row in reader:
             if None in row:
                 raise ConfigurationError(

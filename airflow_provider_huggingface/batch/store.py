@@ -18,6 +18,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_huggingface._internal.airflow_compat import lines
 from airflow_provider_huggingface._internal.chat import add_usage, no_usage
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
@@ -131,7 +132,7 @@ class ReplyFile:
         except FileNotFoundError:
             return
         with source:
-            for number, line in enumerate(source, 1):
+            for number, line in enumerate(lines(source), 1):
                 if not line.endswith("\n"):
                     break  # the last line of a try killed while writing it: that item is sent again
                 try:

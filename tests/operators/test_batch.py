@@ -11,6 +11,7 @@ import pytest
 
 from airflow_provider_huggingface.exceptions import ConfigurationError, InvalidTokenError
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
+from tests.airflow_internals import without_supervisor_echo
 from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_batchtestcanary0000001"
@@ -53,7 +54,8 @@ def test_results_are_in_input_order_with_prompts_rendered_per_item(fake_conn, ru
     assert "Batch finished: 5/5 done" in log
     assert "Batch progress:" in log
     assert "Chat:" not in log
-    assert "HTTP Request" not in log
+    # No line per call (Airflow 3.0 logs its own in-process API calls: those may stay).
+    assert [line for line in log.splitlines() if "HTTP Request" in line and fake_conn.url in line] == []
 
 
 def test_inputs_may_be_plain_values_from_an_upstream_task(fake_conn, run_dag):
@@ -102,7 +104,7 @@ def test_a_rejected_token_stops_the_batch_early_and_fails_it(fake_conn, run_dag,
     run = run_dag("hf_batch_strict", run_conf={"items": list(range(200))})
     assert run.states["batch"] == "failed"
     assert len(fake_conn.chat_requests) <= 4  # those already in flight, not 200
-    log = capsys.readouterr().out
+    log = without_supervisor_echo(capsys.readouterr().out)
     assert "The batch stopped: item" in log
     assert "InvalidTokenError" in log
     assert "Invalid API key" in log

@@ -8,6 +8,8 @@ import zlib
 
 import pytest
 
+from tests.airflow_internals import without_supervisor_echo
+
 TOKEN = "hf_conversationcanary0001"
 FEW_SHOT = [
     {"role": "user", "content": "Ticket: I was charged twice for May."},
@@ -103,7 +105,7 @@ def test_images_go_to_the_last_user_turn_as_data_urls(fake_conn, run_dag, tmp_pa
     assert inline_jpeg["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")
     assert by_text["Describe"]["messages"][0]["content"][1] == inline_png
     # The log says how many and how large; no data URL reaches it, nor the XCom.
-    log = capsys.readouterr().out
+    log = without_supervisor_echo(capsys.readouterr().out)
     assert "3 image(s) of 0.1 KB inline" in log or "3 image(s) of 0.2 KB inline" in log
     assert "base64," not in log
     assert "base64" not in str(run.xcom)

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.airflow_internals import without_supervisor_echo
+
 TOKEN = "hf_operatortestcanary00001"
 
 
@@ -78,7 +80,7 @@ def test_a_rejected_token_fails_the_task_for_good_with_guidance(fake_conn, run_d
     fake_conn.valid_tokens = {"hf_someoneelse"}
     run = run_dag("hf_unauthorized")
     assert run.states["chat"] == "failed"
-    log = capsys.readouterr().out
+    log = without_supervisor_echo(capsys.readouterr().out)
     assert "Invalid API key" in log
     assert "https://huggingface.co/settings/tokens" in log
     assert len(fake_conn.chat_requests) == 1

@@ -26,6 +26,7 @@ from airflow_provider_huggingface.exceptions import (
 )
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger, error_event
+from tests.airflow_internals import without_supervisor_echo
 from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_deferrabletestcanary001"
@@ -216,7 +217,7 @@ def test_a_loading_model_is_waited_for_in_the_trigger(fake_conn, run_dag, capsys
 def test_a_rejected_token_fails_the_deferred_task_for_good_with_guidance(fake_conn, run_dag, capsys):
     fake_conn.valid_tokens = {"hf_someoneelse"}
     run = run_dag("hf_deferrable")
-    log = capsys.readouterr().out
+    log = without_supervisor_echo(capsys.readouterr().out)
     assert run.states["chat"] == "failed"
     assert run.states["structured"] == "failed"
     # One request per task: neither the hook's retries nor Airflow's (retries=2) tried again.
