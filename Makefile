@@ -3,8 +3,8 @@
 #   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
 #               the quick tiers again on huggingface_hub 1.x (make test-hub1), then builds the package
 #               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
-#               common-ai provider (make test-coexist).
-#   make test-matrix  the quick tiers on every Airflow 3 line, one venv each, one result line per line
+#               common-ai provider (make test-coexist), then the quick tiers on every other Airflow 3
+#               line (make test-matrix), ending with one result line per Airflow line.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -89,6 +89,7 @@ test: install llama chromium
 	$(MAKE) --no-print-directory test-scale
 	$(MAKE) --no-print-directory test-hub1
 	$(MAKE) --no-print-directory test-package test-coexist  # one make: the package is built once
+	$(MAKE) --no-print-directory test-matrix MATRIX_ARGS="--main-report $(MAIN_REPORT)"
 
 # Airflow on the CeleryExecutor with two workers, PostgreSQL and Redis. Opt-in by marker: the plain
 # pytest run above leaves it out.
