@@ -58,3 +58,28 @@ def test_run_blocking_raises_what_the_call_raises():
 
     with pytest.raises(airflow_compat.AirflowNotFoundException, match="no such connection"):
         asyncio.run(airflow_compat.run_blocking(missing))
+
+
+class _NoIterWrapper:
+    """Shaped like Airflow 3.0's object storage file wrapper: ``__getitem__`` and no ``__iter__``, so
+    ``for line in f`` asks for ``f[0]`` and fails."""
+
+    def __init__(self, file):
+        self._obj = file
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
+    def __getitem__(self, key):
+        return self._obj[key]
+
+
+def test_lines_reads_a_file_that_cannot_be_iterated(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"q": 1}\n\n"last, no newline"', encoding="utf-8")
+    with path.open(encoding="utf-8") as file:
+        wrapper = _NoIterWrapper(file)
+        with pytest.raises(TypeError, match="not subscriptable"):
+            list(wrapper)
+    with path.open(encoding="utf-8") as file:
+        assert list(airflow_compat.lines(_NoIterWrapper(file))) == ['{"q": 1}\n', "\n", '"last, no newline"']
