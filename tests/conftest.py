@@ -85,3 +85,16 @@ def make_hook(monkeypatch):
     models.clear_cache()
     yield make
     models.clear_cache()
+
+
+HOOK_TOKEN = "hf_canarytokenforhooktests0001"  # the token of endpoint_hook and router_hook
+
+
+@pytest.fixture
+def endpoint_hook(fake_hf, make_hook):
+    return make_hook(host=fake_hf.url, password=HOOK_TOKEN, extra={"timeout": 2, "max_retries": 3})
+
+
+@pytest.fixture
+def router_hook(hub_redirect, make_hook):
+    return make_hook(password=HOOK_TOKEN, extra={"bill_to": "acme", "max_retries": 3})

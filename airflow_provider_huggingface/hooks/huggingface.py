@@ -27,6 +27,7 @@ from airflow_provider_huggingface._internal.connection import (
     check_generation_settings,
     unreadable_env_connection,
 )
+from airflow_provider_huggingface._internal.connection_probe import check_connection
 from airflow_provider_huggingface._internal.error_mapping import map_error
 from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
 from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
@@ -494,41 +495,4 @@ class HuggingFaceHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token on the router (the Hub's whoami), or that the endpoint answers."""
-        try:
-            settings = self.settings
-        except Exception as exc:
-            return False, str(exc)
-        ok, message = self._test(settings)
-        # What the connection ignores is news to whoever just filled it in, success or not.
-        return ok, " ".join([message, *(f"Warning: {warning}" for warning in settings.warnings)])
-
-    def _test(self, settings: ConnectionSettings) -> tuple[bool, str]:
-        try:
-            if settings.base_url:
-                return True, self._probe_endpoint(settings)
-            from huggingface_hub import HfApi
-
-            me = HfApi(token=settings.token).whoami()
-        except Exception as exc:
-            return False, str(self.map_error(exc))
-        token_name = ((me.get("auth") or {}).get("accessToken") or {}).get("displayName")
-        suffix = f" with token '{token_name}'" if token_name else ""
-        return True, f"Connected to Hugging Face as {me.get('name', 'unknown')}{suffix}."
-
-    def _probe_endpoint(self, settings: ConnectionSettings) -> str:
-        from huggingface_hub.utils import get_session
-
-        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-        session = get_session()
-        response = session.get(f"{settings.base_url}/v1/models", headers=headers, timeout=settings.timeout)
-        if response.status_code == 404:
-            response = session.get(f"{settings.base_url}/health", headers=headers, timeout=settings.timeout)
-        from huggingface_hub.utils import hf_raise_for_status
-
-        hf_raise_for_status(response)
-        try:
-            models = [m.get("id") for m in response.json().get("data", []) if isinstance(m, dict)]
-        except Exception:
-            models = []
-        served = f"; it serves {', '.join(map(str, models[:5]))}" if models else ""
-        return f"The endpoint {settings.base_url} answered{served}."
+        return check_connection(self)
