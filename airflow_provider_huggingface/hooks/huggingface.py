@@ -27,7 +27,6 @@ from airflow_provider_huggingface._internal.connection import (
     check_generation_settings,
     unreadable_env_connection,
 )
-from airflow_provider_huggingface._internal.connection_probe import check_connection
 from airflow_provider_huggingface._internal.error_mapping import map_error
 from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
 from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
@@ -495,4 +494,7 @@ class HuggingFaceHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token on the router (the Hub's whoami), or that the endpoint answers."""
+        # Only the connection form's Test button needs it: a DAG file's parse does not.
+        from airflow_provider_huggingface._internal.connection_probe import check_connection
+
         return check_connection(self)
