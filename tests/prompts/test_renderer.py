@@ -1,8 +1,8 @@
-"""Prompt templates: both renderers, strictness, error messages, caching and threads."""
+"""Prompt templates: both renderers, strictness, error messages, caching and threads. Parser
+faults are in test_parser.py."""
 
 from __future__ import annotations
 
-import datetime
 import os
 import random
 import subprocess
@@ -17,46 +17,9 @@ from airflow_provider_huggingface.exceptions import PromptTemplateError
 from airflow_provider_huggingface.prompts import parser as template_syntax
 from airflow_provider_huggingface.prompts import renderer as templating
 from airflow_provider_huggingface.prompts.renderer import LazyScope, referenced_roots, render_prompt
+from tests.prompts.rendering import SCOPE, fails, render
 
 ROOT = Path(__file__).resolve().parents[2]
-
-SCOPE = {
-    "httpRequest": {"data": "the quarterly report"},
-    "previousNode": {"content": "Bonjour"},
-    "summarize": {
-        "text": "A summary",
-        "model": "mistralai/Mistral-7B-Instruct-v0.3",
-        "finish_reason": "stop",
-        "usage": None,
-    },
-    "fetch": {
-        "items": [{"name": "one", "size": 1}, {"name": "two", "size": 2}],
-        "ok": True,
-        "empty": [],
-        "tags": {"lang": "fr", "tone": "dry"},
-    },
-    "group": {"task": {"text": "from the group"}},
-    "markup": "a & b <c> \"d\" 'e' `f`",
-    "curly": "{{summarize.text}} stays {{#if x}}as is{{/if}}",
-    "raw": b"caf\xc3\xa9 \xff",
-    "when": datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.UTC),
-    "zero": 0,
-    "pi": 3.5,
-    "no": False,
-    "nothing": None,
-    "params": {"lang": "French", "key with space": "spaced"},
-    "ds": "2024-05-06",
-}
-
-
-def render(template: str, scope: dict | None = None, **kwargs) -> str:
-    return render_prompt(template, SCOPE if scope is None else scope, **kwargs)
-
-
-def fails(template: str, scope: dict | None = None, **kwargs) -> str:
-    with pytest.raises(PromptTemplateError) as raised:
-        render(template, scope, **kwargs)
-    return str(raised.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,20 +182,6 @@ def test_fast_path_and_pybars_agree_on_random_templates() -> None:
 
 
 @pytest.mark.parametrize(
-    "template", ["{{#if a}}x{{/if}}", "{{#each a}}{{/each}}", "{{#a}}x{{/a}}", "{{^a}}x{{/a}}"]
-)
-def test_templates_with_blocks_leave_the_fast_path(template: str) -> None:
-    assert not template_syntax.parse(template).simple
-
-
-@pytest.mark.parametrize(
-    "template", ["a {{! comment }}", "{{~a}}", "{{a~}}", "{{lookup a 'b'}}", '{{"a b"}}']
-)
-def test_comments_whitespace_control_and_value_helpers_stay_on_the_fast_path(template: str) -> None:
-    assert template_syntax.parse(template).simple  # the parser applied the whitespace rules
-
-
-@pytest.mark.parametrize(
     "template",
     [
         "{{#if flag}}yes{{else}}no{{/if}} / {{#if off}}yes{{else}}no{{/if}}",
@@ -322,60 +271,6 @@ def test_non_string_template() -> None:
 
 
 @pytest.mark.parametrize(
-    ("template", "position", "problem"),
-    [
-        (
-            "Hi\n  {{#each fetch.items}}x",
-            "line 2, column 3",
-            "{{#each fetch.items}} is never closed; add {{/each}}",
-        ),
-        (
-            "{{#if a}}\nx{{/each}}",
-            "line 2, column 2",
-            "{{/each}} does not match {{#if a}} opened at line 1, column 1",
-        ),
-        ("a {{/if}}", "line 1, column 3", "{{/if}} closes no block"),
-        ("{{#if a}}{{else}}{{else}}{{/if}}", "line 1, column 18", "second {{else}}"),
-        ("x {{else}}", "line 1, column 3", "{{else}} is outside any block"),
-        ("Hi {{name", "line 1, column 4", "the tag '{{name' is never closed; add }}"),
-        ("Hi {{{name}}", "line 1, column 4", "never closed; add }}}"),
-        ("Hi {{a {{b}}", "line 1, column 4", "is never closed"),
-        (
-            "{{upper ds}}",
-            "line 1, column 1",
-            "unknown helper 'upper'; the helpers are json, lookup, log, #if",
-        ),
-        ("{{#loop x}}{{/loop}}", "line 1, column 1", "unknown block helper 'loop'"),
-        ("{{if x}}", "line 1, column 1", "if is a block; write {{#if ...}}"),
-        ("{{> header}}", "line 1, column 1", "partials and decorators are not supported"),
-        ("{{#*inline 'x'}}{{/inline}}", "line 1, column 1", "partials and decorators are not supported"),
-        ("{{#if a}}{{else}}{{else if b}}{{/if}}", "line 1, column 18", "{{else}} must come last"),
-        ("{{#each a as |b}}{{/each}}", "line 1, column 1", "block parameters are written as |name|"),
-        ("{{#if a includeZero=true x}}{{/if}}", "line 1, column 1", "put the options last"),
-        ("{{#each a includeZero=true}}{{/each}}", "line 1, column 1", "unknown option 'includeZero'"),
-        ("{{#if a b=1}}{{/if}}", "line 1, column 1", "unknown option 'b'; #if takes includeZero"),
-        ("{{lookup a}}", "line 1, column 1", "lookup takes an object and a key"),
-        ("{{#if (upper a)}}{{/if}}", "line 1, column 1", "unknown helper 'upper' in (upper a)"),
-        ("{{{{raw}}}}{{{{/raw}}}}", "line 1, column 1", "raw blocks"),
-        ("{{#a}}{{/b}}", "line 1, column 7", "{{/b}} does not match {{#a}}"),
-        ("{{#if}}{{/if}}", "line 1, column 1", "#if takes one value"),
-        ("{{#if a b}}{{/if}}", "line 1, column 1", "#if takes one value"),
-        ("{{json}}", "line 1, column 1", "json takes one value"),
-        ("{{json a b}}", "line 1, column 1", "json takes one value"),
-        ("{{ }}", "line 1, column 1", "is empty"),
-        ("{{a..b}}", "line 1, column 1", "'a..' is not a path"),
-        ("{{a.}}", "line 1, column 1", "is not a path"),
-        ("{{a/this/b}}", "line 1, column 1", "this may only start a path"),
-        ("{{@foo}}", "line 1, column 1", "unknown data variable"),
-    ],
-)
-def test_malformed_templates_report_the_position(template: str, position: str, problem: str) -> None:
-    message = fails(template, {})
-    assert message.startswith(f"user_prompt: {position}: ")
-    assert problem in message
-
-
-@pytest.mark.parametrize(
     ("template", "problem"),
     [
         ("{{@index}}", "{{@index}} resolves to nothing: @index exists only inside {{#each}}"),
@@ -390,14 +285,6 @@ def test_malformed_templates_report_the_position(template: str, position: str, p
 )
 def test_data_variables_and_climbing_are_strict_too(template: str, problem: str) -> None:
     assert problem in fails(template)
-
-
-@pytest.mark.parametrize(
-    "template",
-    ["one\ntwo summarize.text}} three", "{{ds}}}}", "} {{ds}} }}}"],
-)
-def test_text_braces_are_text_as_in_handlebars(template: str) -> None:
-    assert render(template) == template.replace("{{ds}}", SCOPE["ds"])
 
 
 def test_referenced_roots_reports_malformed_templates_with_the_field() -> None:
