@@ -9,13 +9,12 @@ requests as an iterator, where outcomes go and a logger."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_huggingface._internal.chat import add_usage, no_usage
+from airflow_provider_huggingface._internal.http_logs import quiet_http_logs
 from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     HuggingFacePermanentError,
@@ -50,7 +49,6 @@ _BREAKER = 10
 _LOGGED_FAILURES = 5  # failures logged one by one; the rest are counted in the progress lines
 _QUOTED_FAILURES = 3  # failures quoted in the task's error message
 _LOGGED_RETRIES = 5  # the hook's retry lines let through; the rest are counted in the progress lines
-_HTTP_LOGGERS = ("httpx", "httpx2", "httpcore")  # each logs one INFO line per request
 
 
 def run_to_end(coroutine: Any) -> Any:
@@ -64,21 +62,6 @@ def run_to_end(coroutine: Any) -> Any:
     # A worker that itself runs an event loop (some executors do): asyncio.run needs its own thread.
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-@contextlib.contextmanager
-def _quiet_http_logs() -> Iterator[None]:
-    """Raise the HTTP libraries' loggers to WARNING for a while."""
-    loggers = [logging.getLogger(name) for name in _HTTP_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        if logger.getEffectiveLevel() < logging.WARNING:
-            logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 class _LimitedClient:
@@ -233,7 +216,7 @@ class BatchRun:
 
     async def run(self) -> None:
         # A log line per request or per retry would bury the progress lines in a big batch.
-        with _quiet_http_logs():
+        with quiet_http_logs():
             await self._run()
 
     async def _run(self) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface import exceptions
 from airflow_provider_huggingface._internal.airflow_compat import BaseTrigger, TriggerEvent
+from airflow_provider_huggingface._internal.http_logs import quiet_http_logs
 from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 if TYPE_CHECKING:
@@ -104,8 +105,12 @@ class HuggingFaceChatTrigger(BaseTrigger):
         )
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
-            # of triggers then build one client (in a thread) and share its connections.
-            result = await hook.achat(request, fallback=hook.model_fallback(request, self.fallback_models))
+            # of triggers then build one client (in a thread) and share its connections. httpx's line
+            # per request is dropped: on the triggerer's loop it costs every trigger, and the hook's
+            # own line per call (and its retry lines) say more. Never yield inside: the flag is this task's.
+            fallback = hook.model_fallback(request, self.fallback_models)
+            with quiet_http_logs():
+                result = await hook.achat(request, fallback=fallback)
         except Exception as exc:
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
 from collections import Counter
 from types import SimpleNamespace
 
@@ -261,6 +263,35 @@ def test_a_batch_runs_from_inside_a_running_event_loop(fake_conn):
         return operator(inputs=["a", "b"]).execute(stub_context())
 
     assert [r["text"] for r in asyncio.run(inside())["results"]] == ["re: a", "re: b"]
+
+
+def test_a_batch_drops_its_own_request_lines_only(fake_conn, caplog):
+    # A worker may run other tasks in threads: their httpx lines stay while a batch runs.
+    from huggingface_hub.utils import get_session
+
+    caplog.set_level(logging.INFO)
+    for name in ("httpx", "httpx2"):
+        caplog.set_level(logging.INFO, logger=name)
+    fake_conn.latency = 0.05
+    stop = threading.Event()
+
+    def theirs() -> None:
+        while not stop.wait(0.02):
+            get_session().get(f"{fake_conn.url}/health?who=theirs")
+
+    other = threading.Thread(target=theirs)
+    other.start()
+    try:
+        result = operator(inputs=list("abcdef"), max_concurrency=2).execute(stub_context())
+    finally:
+        stop.set()
+        other.join()
+    assert result["succeeded"] == 6
+    lines = [r.getMessage() for r in caplog.records if "HTTP Request" in r.msg]
+    theirs_sent = [r for r in fake_conn.requests if r.path == "/health"]
+    assert len(theirs_sent) >= 3  # some while the batch ran
+    assert len(lines) == len(theirs_sent)
+    assert all("who=theirs" in line for line in lines)
 
 
 def test_the_same_permanent_failure_on_the_first_items_stops_even_a_tolerant_batch(fake_conn):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -294,3 +295,36 @@ def test_a_named_provider_does_not_block_the_loop_on_its_hub_lookup(hub_redirect
     assert events[0].payload["status"] == "success"
     assert hub_lookups()
     assert seen["in flight", 1] >= 10, seen
+
+
+def test_the_trigger_drops_its_request_lines_only(fake_hf, hook, caplog, capsys):
+    # In a triggerer the loop also runs other providers' triggers: their httpx lines must stay.
+    caplog.set_level(logging.INFO)
+    for name in ("httpx", "httpx2"):
+        caplog.set_level(logging.INFO, logger=name)
+    fake_hf.latency = 0.2  # the other task's request is on the wire beside the trigger's
+    fake_hf.enqueue(Fault.server_error(503))
+
+    async def theirs() -> None:
+        from huggingface_hub.utils import get_async_session
+
+        async with get_async_session() as session:
+            await session.get(f"{fake_hf.url}/health?who=theirs")
+
+    async def main() -> list:
+        events, _ = await asyncio.gather(collect(chat_trigger(hook)), theirs())
+        return events
+
+    capsys.readouterr()
+    (event,) = asyncio.run(main())
+    assert event.payload["status"] == "success"
+    assert len(fake_hf.chat_requests) == 2
+    # httpx's records go through the standard library's logging; the hook's through Airflow's task log.
+    requests = [r.getMessage() for r in caplog.records if "HTTP Request" in r.msg]
+    assert len(requests) == 1
+    assert "/health?who=theirs" in requests[0]
+    out = capsys.readouterr().out.splitlines()
+    assert not [line for line in out if "HTTP Request" in line]
+    # The hook's lines (Airflow's task logger writes them to stdout) are not the HTTP libraries'.
+    assert [line for line in out if "Retry 1/2" in line and "HTTP 503" in line and "warning" in line]
+    assert [line for line in out if "Chat: " in line and "finish_reason=stop" in line]
