@@ -10,11 +10,14 @@ cut into shards, one mapped ``HuggingFaceBatchChatOperator`` task per shard, 4 c
   DAG run; goal: two workers give at least 1.8x the throughput of one;
 - 4 shards on 2 workers against a fake that admits 10 calls a second: the share of that limit the
   answers used, and the share of calls answered 429; then the same with the shards in an Airflow pool
-  of 2 slots, and of 1 (``scale_batch_pooled``), so that fewer of them call the server at once.
+  of 2 slots, and of 1 (``scale_batch_pooled``), so that fewer of them call the server at once; then
+  all at once again, each paced to a quarter of the limit (``scale_batch_paced``,
+  ``max_calls_per_second=2.5``).
 
-Needs Debian's ``postgresql`` and ``redis-server`` (``make scale-services``). About 5 minutes.
+Needs Debian's ``postgresql`` and ``redis-server`` (``make scale-services``). About 5 minutes;
+``--only shared-limit`` runs the second part alone.
 
-Run: python bench/bench_scale.py [--prompts 4000] [--rate-prompts 300]
+Run: python bench/bench_scale.py [--prompts 4000] [--rate-prompts 300] [--only shared-limit|throughput]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.scale.sharded import MAX_CONCURRENCY, SHARED_LIMIT_POOL, answer, run_
 LATENCY = 0.1
 SHARDS = 8
 RATE = 10
+RATE_SHARDS = 4
 GOAL = 1.8
 
 
@@ -46,19 +50,27 @@ def throughput(stack, prompts: int) -> tuple[float, float, set[str]]:
     return prompts / run.shard_seconds, prompts / run.seconds, {ti["hostname"] for ti in run.shards}
 
 
-def shared_limit(stack, prompts: int, slots: int | None) -> list[tuple[str, str]]:
-    """4 shards against one limit of RATE calls/s, all at once or ``slots`` at a time (an Airflow pool)."""
+def shared_limit(stack, prompts: int, slots: int | None = None, paced: bool = False) -> list[tuple[str, str]]:
+    """RATE_SHARDS shards against one limit of RATE calls/s: all at once, ``slots`` at a time (an Airflow
+    pool), or all at once each paced to its share of the limit."""
     stack.fake.reset()
     stack.fake.reply = answer
     stack.fake.rate_limit = RATE
-    run = run_sharded(stack, prompts, 4, dag_id="scale_batch" if slots is None else "scale_batch_pooled")
+    if paced:
+        share = RATE / RATE_SHARDS
+        run = run_sharded(stack, prompts, RATE_SHARDS, dag_id="scale_batch_paced", calls_per_second=share)
+        how = f"all at once, max_calls_per_second={share:g} each"
+    else:
+        run = run_sharded(
+            stack, prompts, RATE_SHARDS, dag_id="scale_batch" if slots is None else "scale_batch_pooled"
+        )
+        how = "all at once" if slots is None else f"in a pool of {slots} slot{'s' * (slots > 1)}"
     if run.state != "success":
         raise SystemExit(f"run {run.run_id} ended {run.state}")
     figures = run.rate_figures(RATE)
     hosts = ", ".join(sorted(ti["hostname"] for ti in run.shards))
-    how = "all at once" if slots is None else f"in a pool of {slots} slot{'s' * (slots > 1)}"
     return [
-        (f"4 shards {how} ({hosts}), one limit of {RATE} calls/s", f"{prompts} prompts"),
+        (f"{RATE_SHARDS} shards {how} ({hosts}), one limit of {RATE} calls/s", f"{prompts} prompts"),
         ("  share of the limit used", f"{figures['limit_used']:.0%} over {figures['window_s']:.1f} s"),
         (
             "  calls answered 429",
@@ -71,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=4000)
     parser.add_argument("--rate-prompts", type=int, default=300)
+    parser.add_argument("--only", choices=("shared-limit", "throughput"), help="run one part alone")
     args = parser.parse_args()
     slots = dict(WORKERS)
     rows: list[tuple[str, str]] = []
@@ -82,13 +95,19 @@ def main() -> None:
         # Warm-up: the first task on each worker pays for imports the later ones share.
         throughput(stack, 16 * SHARDS)
 
-        # The same 4 shards free, then in a pool whose slots bound how many call the server at once.
-        for pool_slots in (None, 2, 1):
-            if pool_slots is not None:
-                stack.api("/api/v2/pools", "POST", {"name": SHARED_LIMIT_POOL, "slots": pool_slots})
-            rows += shared_limit(stack, args.rate_prompts, pool_slots)
-            if pool_slots is not None:
-                stack.api(f"/api/v2/pools/{SHARED_LIMIT_POOL}", "DELETE")
+        if args.only != "throughput":
+            # The same shards free, then in a pool whose slots bound how many call the server at once,
+            # then free but each paced to its share of the limit.
+            for pool_slots in (None, 2, 1):
+                if pool_slots is not None:
+                    stack.api("/api/v2/pools", "POST", {"name": SHARED_LIMIT_POOL, "slots": pool_slots})
+                rows += shared_limit(stack, args.rate_prompts, pool_slots)
+                if pool_slots is not None:
+                    stack.api(f"/api/v2/pools/{SHARED_LIMIT_POOL}", "DELETE")
+            rows += shared_limit(stack, args.rate_prompts, paced=True)
+        if args.only == "shared-limit":
+            report("Shards sharing one rate limit on the CeleryExecutor (local fake)", rows)
+            return
 
         two, two_run, hosts = throughput(stack, args.prompts)
         stack.stop_worker(WORKERS[1][0])

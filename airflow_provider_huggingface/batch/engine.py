@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
     from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
+    from airflow_provider_huggingface.batch.pacing import TokenBucket
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
 
 # Failures about the connection or the model, not the item: every other item would fail alike.
@@ -76,11 +77,16 @@ class _LimitedClient:
     def __init__(self, client: AsyncInferenceClient, batch: BatchRun) -> None:
         self._client = client
         self._limiter = batch.limiter
+        self._pacer = batch.pacer
         self._hook = batch.hook
         self._batch = batch
 
     async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
         async with self._limiter.slot() as slot:
+            if self._pacer is not None:
+                # In the slot, so that a wave of waiters let through at once still starts one by one.
+                await self._pacer.wait()
+                slot.restart()
             if self._batch.stop_reason is not None:  # decided while this attempt waited for its slot
                 raise _Stopped("The batch stopped.")
             try:
@@ -127,6 +133,7 @@ class BatchSettings:
     """How a batch runs.
 
     :param max_concurrency: the most calls in flight (the adaptive limit starts here).
+    :param max_calls_per_second: the most attempts started a second (retries included); None: unpaced.
     :param max_failed_fraction: the share of items that may fail before the batch stops and fails.
     :param max_total_tokens: stop starting calls once the replies' tokens reach this many.
     :param max_calls: stop starting calls once this many items were sent (answers of earlier tries count).
@@ -134,6 +141,7 @@ class BatchSettings:
     """
 
     max_concurrency: int = 8
+    max_calls_per_second: float | None = None
     max_failed_fraction: float = 0.0
     max_total_tokens: int | None = None
     max_calls: int | None = None
@@ -176,6 +184,7 @@ class BatchRun:
         reused_usage: TokenUsage | None = None,
     ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
+        from airflow_provider_huggingface.batch.pacing import TokenBucket
 
         self.settings = settings
         self.log = log
@@ -184,6 +193,9 @@ class BatchRun:
         self.total = total
         self.outcomes = outcomes
         self.limiter: AdaptiveLimiter = AdaptiveLimiter(settings.max_concurrency)
+        self.pacer: TokenBucket | None = (
+            None if settings.max_calls_per_second is None else TokenBucket(settings.max_calls_per_second)
+        )
         self.reused = reused
         self.usage: TokenUsage = reused_usage or no_usage()
         self.sent = 0

@@ -233,6 +233,10 @@ class Slot:
     ) -> None:
         self.limiter._release()
 
+    def restart(self) -> None:
+        """The call starts only now, after a wait inside the slot: time it from here."""
+        self.started = self.limiter._clock()
+
     def on_retry(self, error: HuggingFaceError) -> None:
         """The retry loop's callback: a 429 or 503 about to be retried lowers the limit."""
         if is_throttle(error):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,12 @@ from airflow_provider_huggingface.batch.store import (
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
-from airflow_provider_huggingface.operators.huggingface import SETTINGS_FIELDS, ChatSettingsMixin, _validated
+from airflow_provider_huggingface.operators.huggingface import (
+    SETTINGS_FIELDS,
+    ChatSettingsMixin,
+    _number,
+    _validated,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -53,7 +59,9 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     the server answers 429 or 503: the limit halves, no new call goes before the server's
     Retry-After, and the limit grows back a slot at a time (see
     :mod:`airflow_provider_huggingface.batch.limiter`), so that a rate limit is met at the speed it
-    allows rather than with a storm of retries. Each call retries under the connection's policy,
+    allows rather than with a storm of retries. ``max_calls_per_second`` also spaces the start of
+    every call, so that batches sharing one account's rate limit need not learn it from 429s. Each
+    call retries under the connection's policy,
     each retry waiting for a slot like a new call. The task log shows progress every few seconds,
     not a line per call.
 
@@ -107,6 +115,10 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         skipped for the rest of the batch, and each result's ``model`` says which one answered.
         See :mod:`airflow_provider_huggingface._internal.fallback`. Templated.
     :param max_concurrency: the most calls in flight at once (the adaptive limit starts here).
+    :param max_calls_per_second: start at most this many calls a second, retries included, evenly
+        spaced (no burst); default None: no pacing. For batches that share one account's rate
+        limit, give each the limit divided by how many run at once (the slots of their pool).
+        Templated.
     :param max_failed_fraction: the share of items that may fail, from 0 to 1, before the task
         fails: 0 (the default) fails it on any failure, 1 only on a failure every item would share
         (a rejected token, missing credits, an inaccessible model): that is no item's fault.
@@ -118,7 +130,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         model exists, is accessible and can chat; ``False`` skips that check.
     """
 
-    template_fields: Sequence[str] = ("inputs", *SETTINGS_FIELDS, "output_path")
+    template_fields: Sequence[str] = ("inputs", *SETTINGS_FIELDS, "output_path", "max_calls_per_second")
     template_fields_renderers = {"inputs": "json", "response_format": "json"}
     ui_color = "#ffd21e"
     #: Seconds between two progress lines in the task log.
@@ -142,6 +154,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         output_path: Any = None,
         fallback_models: list[str] | None = None,
         max_concurrency: int = 8,
+        max_calls_per_second: float | str | None = None,
         max_failed_fraction: float = 0.0,
         max_total_tokens: int | None = None,
         max_calls: int | None = None,
@@ -181,6 +194,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         self.output_path = output_path
         self.fallback_models = fallback_models
         self.max_concurrency = max_concurrency
+        self.max_calls_per_second = max_calls_per_second  # templated: checked at execute time
         self.max_failed_fraction = float(max_failed_fraction)
         self.max_total_tokens = max_total_tokens
         self.max_calls = max_calls
@@ -194,6 +208,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
     def settings(self) -> BatchSettings:
         return BatchSettings(
             max_concurrency=self.max_concurrency,
+            max_calls_per_second=_calls_per_second(self.max_calls_per_second),
             max_failed_fraction=self.max_failed_fraction,
             max_total_tokens=self.max_total_tokens,
             max_calls=self.max_calls,
@@ -220,6 +235,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        settings = self.settings  # checked before anything is read or sent
         inputs = open_inputs(self.inputs)
         hook = self.hook
         replies = self.reply_file(context)
@@ -261,7 +277,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             ),
             total=total,
             outcomes=outcomes,
-            settings=self.settings,
+            settings=settings,
             log=self.log,
             reused=len(reuse),
             reused_usage=reused_usage,
@@ -271,11 +287,13 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             return self._summary(batch, outcomes)
         if total > len(reuse):
             batch.fallback = self.model_fallback(hook, first)
+            rate = settings.max_calls_per_second
             self.log.info(
-                "Batch: %d calls to %s, at most %d at once; %s.",
+                "Batch: %d calls to %s, at most %d at once%s; %s.",
                 total - len(reuse),
                 first.where,
                 self.max_concurrency,
+                "" if rate is None else f", {rate:g} a second",
                 f"replies go to {replies}" if replies is not None else "replies go to XCom at the end",
             )
             if replies is not None:
@@ -421,6 +439,19 @@ def _handed_out(
         kept[position] = None
         if entry is not None:
             yield entry
+
+
+def _calls_per_second(value: Any) -> float | None:
+    """``max_calls_per_second`` as rendered: None, or a number above 0 (a Jinja string taken as one)."""
+    rate = _number(value, float)
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+        raise ConfigurationError(
+            f"max_calls_per_second={value!r}: give a number of calls a second above 0, such as 2.5 "
+            "(the account's rate limit divided by the batches that run at once), or None for no pacing."
+        )
+    return float(rate)
 
 
 def _content(index: int) -> str:

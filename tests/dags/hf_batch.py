@@ -64,6 +64,15 @@ with DAG(dag_id="hf_batch_strict", schedule=None):
     )
 
 
+with DAG(dag_id="hf_batch_paced", schedule=None, params={"calls_per_second": 15}):
+    # hf_batch_strict, its calls paced; the rate is templated, so a run's params may change it.
+    batch_task(
+        user_prompt="Item {{item}}",
+        max_concurrency=4,
+        max_calls_per_second="{{ params.calls_per_second }}",
+    )
+
+
 with DAG(dag_id="hf_batch_bad_template", schedule=None):
     batch_task(
         inputs=[{"q": "a"}, {"q": "b"}, {"x": "c"}],

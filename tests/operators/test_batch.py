@@ -92,6 +92,29 @@ def test_429s_are_retried_under_a_lowered_limit_and_every_item_finishes(fake_con
     assert len(re.findall(r"Retry \d/\d+ in", log)) == min(5, statuses.count(429))
 
 
+def test_a_paced_batch_meets_a_rate_limit_without_429s_where_an_unpaced_one_meets_them(fake_conn, run_dag):
+    fake_conn.rate_limit = 10  # a sliding second
+    items = list(range(16))
+    paced = run_dag("hf_batch_paced", run_conf={"items": items, "calls_per_second": 8})
+    assert paced.state == "success", paced.states
+    assert paced.xcom["batch"]["succeeded"] == 16
+    paced_statuses = Counter(r.status for r in fake_conn.chat_requests)
+    assert paced_statuses == {200: 16}
+    unpaced = run_dag("hf_batch_strict", run_conf={"items": items})  # the same batch, unpaced
+    assert unpaced.state == "success", unpaced.states
+    unpaced_statuses = Counter(r.status for r in fake_conn.chat_requests) - paced_statuses
+    assert unpaced_statuses[200] == 16
+    assert unpaced_statuses[429] > 0
+
+
+def test_a_bad_rate_in_a_run_fails_the_task_before_any_call(fake_conn, run_dag, capsys):
+    run = run_dag("hf_batch_paced", run_conf={"items": [1, 2], "calls_per_second": "fast"})
+    assert run.states["batch"] == "failed"
+    assert fake_conn.chat_requests == []
+    log = capsys.readouterr().out
+    assert "max_calls_per_second='fast': give a number of calls a second above 0" in log
+
+
 def test_retry_after_429s_from_a_fault_plan(fake_conn, run_dag):
     fake_conn.fault_plan = lambda n, body: Fault.rate_limited(retry_after=0.05) if n % 3 == 0 else None
     run = run_dag("hf_batch", run_conf={"items": [{"q": str(i)} for i in range(30)]})
@@ -212,6 +235,13 @@ def test_no_inputs_sends_nothing(fake_conn):
         ({"inputs": "file:///nowhere/in.json"}, ["must end in .jsonl", "not '.json'"]),
         ({"inputs": [1], "temperature": 7}, ["temperature"]),
         ({"inputs": [1, " "], "user_prompt": "{{item}}"}, ["inputs[1] (' ')", "user_prompt is empty"]),
+        *(
+            (
+                {"inputs": [1], "max_calls_per_second": rate},
+                [f"max_calls_per_second={rate!r}", "give a number of calls a second above 0", "None for no"],
+            )
+            for rate in (0, -2.5, "0", "2.5/s", True, float("nan"), [2])
+        ),
     ],
 )
 def test_bad_inputs_and_settings_fail_before_any_request(fake_conn, kwargs, words):

@@ -90,8 +90,11 @@ class ShardedRun:
         }
 
 
-def start_sharded(stack: CeleryStack, prompts: int, shards: int, dag_id: str = DAG_ID) -> ShardedRun:
-    """Trigger ``dag_id``: ``prompts`` prompts in ``shards`` shards, replies under the stack's home."""
+def start_sharded(
+    stack: CeleryStack, prompts: int, shards: int, dag_id: str = DAG_ID, **params: Any
+) -> ShardedRun:
+    """Trigger ``dag_id``: ``prompts`` prompts in ``shards`` shards, replies under the stack's home;
+    ``params`` are further params of the run (``calls_per_second`` of ``scale_batch_paced``)."""
     stack.wait_for_dag(dag_id)
     run = ShardedRun(
         dag_id=dag_id,
@@ -100,7 +103,7 @@ def start_sharded(stack: CeleryStack, prompts: int, shards: int, dag_id: str = D
         first_request=len(stack.fake.requests),
         started=time.monotonic(),
     )
-    conf = {"prompts": prompts, "shards": shards, "out": run.out.as_uri()}
+    conf = {"prompts": prompts, "shards": shards, "out": run.out.as_uri(), **params}
     stack.trigger(dag_id, run.run_id, conf=conf)
     return run
 
@@ -116,10 +119,15 @@ def finish_sharded(stack: CeleryStack, run: ShardedRun, timeout: float = 300.0) 
 
 
 def run_sharded(
-    stack: CeleryStack, prompts: int, shards: int, dag_id: str = DAG_ID, timeout: float = 300.0
+    stack: CeleryStack,
+    prompts: int,
+    shards: int,
+    dag_id: str = DAG_ID,
+    timeout: float = 300.0,
+    **params: Any,
 ) -> ShardedRun:
-    """Run ``dag_id`` (``scale_batch`` or ``scale_batch_pooled``) to its end."""
-    return finish_sharded(stack, start_sharded(stack, prompts, shards, dag_id), timeout)
+    """Run ``dag_id`` (``scale_batch``, ``scale_batch_pooled`` or ``scale_batch_paced``) to its end."""
+    return finish_sharded(stack, start_sharded(stack, prompts, shards, dag_id, **params), timeout)
 
 
 def _time(value: str) -> datetime:

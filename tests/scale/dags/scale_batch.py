@@ -26,13 +26,18 @@ def shards(params: dict | None = None) -> list[list[dict]]:
 
 
 # scale_batch_pooled: the same, its shards in the pool SHARED_LIMIT_POOL (created by whoever runs it),
-# whose slots bound how many shards call the server at once.
-for dag_id, pool in (("scale_batch", None), ("scale_batch_pooled", SHARED_LIMIT_POOL)):
+# whose slots bound how many shards call the server at once. scale_batch_paced: the same, free, each
+# shard starting at most ``params.calls_per_second`` calls a second.
+for dag_id, extra in (
+    ("scale_batch", {}),
+    ("scale_batch_pooled", {"pool": SHARED_LIMIT_POOL}),
+    ("scale_batch_paced", {"max_calls_per_second": "{{ params.calls_per_second }}"}),
+):
     with DAG(
         dag_id=dag_id,
         schedule=None,
         catchup=False,
-        params={"prompts": 2000, "shards": 8, "out": ""},
+        params={"prompts": 2000, "shards": 8, "out": "", "calls_per_second": 2.5},
         default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
     ):
         HuggingFaceBatchChatOperator.partial(
@@ -41,5 +46,5 @@ for dag_id, pool in (("scale_batch", None), ("scale_batch_pooled", SHARED_LIMIT_
             user_prompt="prompt {{item.id}}",
             output_path="{{ params.out }}",
             max_concurrency=MAX_CONCURRENCY,
-            **({"pool": pool} if pool else {}),
+            **extra,
         ).expand(inputs=shards())
