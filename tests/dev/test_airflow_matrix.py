@@ -12,7 +12,12 @@ from packaging.version import Version
 from dev import airflow_matrix as matrix
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
-<testsuites><testsuite name="pytest" errors="1" failures="2" skipped="3" tests="20" time="12.5">
+<testsuites><testsuite name="pytest" errors="1" failures="1" skipped="2" tests="6" time="12.5">
+<testcase classname="t" name="a" /><testcase classname="t" name="b" />
+<testcase classname="t" name="c"><failure message="boom" /></testcase>
+<testcase classname="t" name="d"><error message="setup" /></testcase>
+<testcase classname="t" name="e"><skipped type="pytest.skip" message="no server" /></testcase>
+<testcase classname="t" name="f"><skipped type="pytest.xfail" message="known upstream bug" /></testcase>
 </testsuite></testsuites>
 """
 
@@ -58,23 +63,24 @@ def test_failures_skips_and_empty_runs_fail_a_line(tmp_path):
     report = tmp_path / "report.xml"
     report.write_text(JUNIT)
     result = matrix.read_junit(report, matrix.Result("3.0.6", where="own venv, "))
-    assert (result.passed, result.failed, result.skipped) == (14, 3, 3)
+    assert (result.passed, result.failed, result.skipped, result.xfailed) == (2, 2, 1, 1)
     assert not result.ok
-    assert result.line() == "airflow 3.0.6: 14 passed, 3 failed, 3 skipped (own venv, 12 s)"
+    assert result.line() == "airflow 3.0.6: 2 passed, 1 xfailed, 2 failed, 1 skipped (own venv, 12 s)"
     assert not matrix.Result("3.0.6").ok  # nothing ran
     assert matrix.Result("3.0.6", passed=5).ok
     assert matrix.Result("3.0.6", passed=5).line() == "airflow 3.0.6: 5 passed (0 s)"
 
 
-def test_the_main_venvs_line_is_read_from_its_report(tmp_path, capsys, monkeypatch):
+def test_the_main_venvs_line_is_read_from_its_report_and_a_strict_xfail_fails_nothing(
+    tmp_path, capsys, monkeypatch
+):
     report = tmp_path / "main.xml"
-    report.write_text(
-        JUNIT.replace('errors="1" failures="2" skipped="3"', 'errors="0" failures="0" skipped="0"')
-    )
+    kept = [line for line in JUNIT.splitlines() if "<failure" not in line and "<error" not in line]
+    report.write_text("\n".join(line for line in kept if "pytest.skip" not in line))
     monkeypatch.setattr(matrix, "installed_airflow", lambda python: "3.3.2")
     args = Namespace(versions=["3.3.2"], main_report=str(report), pytest_args=[])
     assert matrix.run(args) == 0
-    assert "airflow 3.3.2: 20 passed (main venv, every tier, 12 s)" in capsys.readouterr().out
+    assert "airflow 3.3.2: 2 passed, 1 xfailed (main venv, every tier, 12 s)" in capsys.readouterr().out
 
 
 def test_an_unknown_line_is_refused():
