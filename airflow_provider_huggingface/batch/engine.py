@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_huggingface._internal.chat import add_usage, no_usage
 from airflow_provider_huggingface._internal.http_logs import quiet_http_logs
+from airflow_provider_huggingface.batch.calls import BatchStopped, FirstWarnings, LimitedClient
 from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     HuggingFacePermanentError,
@@ -28,8 +29,6 @@ from airflow_provider_huggingface.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from logging import Logger
-
-    from huggingface_hub import AsyncInferenceClient
 
     from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
     from airflow_provider_huggingface._internal.fallback import ModelFallback
@@ -50,78 +49,6 @@ _BREAKER = 10
 _LOGGED_FAILURES = 5  # failures logged one by one; the rest are counted in the progress lines
 _QUOTED_FAILURES = 3  # failures quoted in the task's error message
 _LOGGED_RETRIES = 5  # the hook's retry lines let through; the rest are counted in the progress lines
-
-
-def run_to_end(coroutine: Any) -> Any:
-    """Run a coroutine to its end from synchronous code, even under an already running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    from concurrent.futures import ThreadPoolExecutor
-
-    # A worker that itself runs an event loop (some executors do): asyncio.run needs its own thread.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-class _LimitedClient:
-    """The shared client as the batch's calls see it: each attempt, retries included, takes a slot.
-
-    The hook retries inside ``achat``. A slot per attempt rather than per call keeps a call that
-    sleeps before its retry from holding a slot, and sends the retry through the limit and the
-    server's Retry-After like any new call, rather than in a wave with the calls it failed with.
-    The limiter hears of a failed attempt before its slot is passed on.
-    """
-
-    def __init__(self, client: AsyncInferenceClient, batch: BatchRun) -> None:
-        self._client = client
-        self._limiter = batch.limiter
-        self._pacer = batch.pacer
-        self._hook = batch.hook
-        self._batch = batch
-
-    async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._limiter.slot() as slot:
-            if self._pacer is not None:
-                # In the slot, so that a wave of waiters let through at once still starts one by one.
-                await self._pacer.wait()
-                slot.restart()
-            if self._batch.stop_reason is not None:  # decided while this attempt waited for its slot
-                raise _Stopped("The batch stopped.")
-            try:
-                output = await self._client.chat_completion(*args, **kwargs)
-            except Exception as exc:
-                slot.failed(self._hook.map_error(exc))  # its status and Retry-After; achat maps it too
-                raise
-            slot.succeeded()
-            return output
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
-class _Stopped(HuggingFacePermanentError):
-    """Raised instead of sending an attempt once the batch has stopped; never retried."""
-
-
-class _FirstWarnings:
-    """A logger that lets through only its first ``keep`` warnings (the hook's retry lines)."""
-
-    def __init__(self, log: Any, keep: int) -> None:
-        self._inner = log
-        self._keep = keep
-        self._seen = 0
-
-    def warning(self, *args: Any, **kwargs: Any) -> None:
-        self._seen += 1
-        if self._seen <= self._keep:
-            self._inner.warning(*args, **kwargs)
-        if self._seen == self._keep:
-            self._inner.warning("Further retries are counted in the progress lines.")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def error_entry(index: int, kind: str, message: str, status_code: int | None = None) -> dict[str, Any]:
@@ -208,7 +135,7 @@ class BatchRun:
         self.stop_reason: str | None = None
         self.budget_reached = False  # the stop was the budget's, not the failures'
         self.started = time.monotonic()
-        self.retry_log = _FirstWarnings(hook.log, _LOGGED_RETRIES)
+        self.retry_log = FirstWarnings(hook.log, _LOGGED_RETRIES)
         self.fatal: HuggingFaceError | None = None  # a failure about the connection or model
         self._exhausted = False
         #: The models to ask in turn, shared by every call so that a model that failed stays skipped.
@@ -233,7 +160,7 @@ class BatchRun:
 
     async def _run(self) -> None:
         async with self.hook.get_async_client() as own:
-            client = _LimitedClient(own, self)
+            client = LimitedClient(own, self)
             progress = asyncio.create_task(self._progress())
             workers = [
                 asyncio.create_task(self._worker(client))
@@ -272,7 +199,7 @@ class BatchRun:
             return f"{self.usage['total_tokens']} tokens used of max_total_tokens={settings.max_total_tokens}"
         return None
 
-    async def _worker(self, client: _LimitedClient) -> None:
+    async def _worker(self, client: LimitedClient) -> None:
         while (following := self._next()) is not None:
             index, item, request = following
             try:
@@ -284,7 +211,7 @@ class BatchRun:
                     retry_log=self.retry_log,
                     fallback=self.fallback,
                 )
-            except _Stopped:
+            except BatchStopped:
                 self.sent -= 1
                 return  # counted as not sent
             except HuggingFaceError as error:

@@ -1,4 +1,5 @@
-"""Where a batch's replies are kept as they arrive: one JSON Lines file per task instance.
+"""Where a batch's replies are kept as they arrive: one JSON Lines file per task instance
+(:class:`ReplyFile`), or, without a file, in memory for the XCom (:class:`InMemoryResults`).
 
 Each line is one item's outcome, written and flushed as soon as it is known::
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import lines
 from airflow_provider_huggingface._internal.chat import add_usage, no_usage
+from airflow_provider_huggingface.batch.engine import error_entry
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -165,3 +167,22 @@ class ReplyFile:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+class InMemoryResults:
+    """Outcomes kept for the XCom, in input order, when there is no file to write them to."""
+
+    def __init__(self, total: int) -> None:
+        self._results: list[dict[str, Any] | None] = [None] * total
+
+    def answered(self, index: int, item: Any, result: ChatResult) -> None:
+        self._results[index] = dict(result)  # a ChatResult, among error entries
+
+    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
+        self._results[index] = entry
+
+    def results(self, not_sent_message: str) -> list[dict[str, Any]]:
+        return [
+            error_entry(index, "NotSent", not_sent_message) if result is None else result
+            for index, result in enumerate(self._results)
+        ]

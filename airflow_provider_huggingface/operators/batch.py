@@ -11,21 +11,19 @@ from airflow.sdk import XComArg
 
 from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
 from airflow_provider_huggingface._internal.chat import no_usage
-from airflow_provider_huggingface.batch.engine import (
-    BatchRun,
-    BatchSettings,
-    error_entry,
-    run_to_end,
-)
+from airflow_provider_huggingface.batch.calls import run_to_end
+from airflow_provider_huggingface.batch.engine import BatchRun, BatchSettings
 from airflow_provider_huggingface.batch.inputs import ListInputs, open_inputs
+from airflow_provider_huggingface.batch.requests import RequestBuilder, handed_out
 from airflow_provider_huggingface.batch.store import (
+    InMemoryResults,
     ReplyFile,
     as_storage_path,
     default_folder,
     input_digest,
     task_instance_file,
 )
-from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
+from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.operators.huggingface import (
     SETTINGS_FIELDS,
@@ -35,11 +33,10 @@ from airflow_provider_huggingface.operators.huggingface import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_huggingface._internal.chat import ChatResult
     from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest
 
@@ -271,7 +268,7 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
         batch = BatchRun(
             hook=hook,
             requests=(
-                _handed_out(kept)
+                handed_out(kept)
                 if kept is not None
                 else ((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse)
             ),
@@ -340,107 +337,6 @@ class HuggingFaceBatchChatOperator(ChatSettingsMixin, BaseOperator):
             self.log.info("Results so far pushed as XCom partial_results before failing.")
 
 
-class InMemoryResults:
-    """Outcomes kept for the XCom, in input order, when there is no file to write them to."""
-
-    def __init__(self, total: int) -> None:
-        self._results: list[dict[str, Any] | None] = [None] * total
-
-    def answered(self, index: int, item: Any, result: ChatResult) -> None:
-        self._results[index] = dict(result)  # a ChatResult, among error entries
-
-    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
-        self._results[index] = entry
-
-    def results(self, not_sent_message: str) -> list[dict[str, Any]]:
-        return [
-            error_entry(index, "NotSent", not_sent_message) if result is None else result
-            for index, result in enumerate(self._results)
-        ]
-
-
-class RequestBuilder:
-    """Builds and checks the request of each input: prompts and messages rendered, nothing sent.
-
-    :param context: the task's context (the prompts' scope comes from it).
-    :param hook: the hook that checks and builds requests.
-    :param user_prompt: the user message template.
-    :param system_prompt: the system message template, if any.
-    :param messages: the conversation's templates, or an upstream task's output (data), if any.
-    :param generation: the model and generation settings, as the hook takes them.
-    """
-
-    def __init__(
-        self,
-        *,
-        context: Context,
-        hook: HuggingFaceHook,
-        user_prompt: str | None,
-        system_prompt: str | None,
-        messages: Any = None,
-        generation: dict[str, Any],
-    ) -> None:
-        from airflow_provider_huggingface.prompts.messages import check_messages
-        from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
-        from airflow_provider_huggingface.prompts.scope import prompt_scope
-
-        self._hook = hook
-        self._generation = generation
-        self._render = render_prompt
-        # The same for every item: a mistake there is no one item's, so it is checked on its own.
-        hook.prepare_chat(user_prompt="check", **generation)
-        # One scope for all items (an XCom is pulled once); `item` is laid over it per input.
-        self._scope = prompt_scope(context, item=None)
-        self._templates = {"user_prompt": user_prompt, "system_prompt": system_prompt}
-        if isinstance(messages, XComArg):  # an upstream task's output: data, never rendered
-            messages = check_messages(messages.resolve(context))
-            self._roles = [m["role"] for m in messages]
-            self._fixed: dict[str, str | None] = {_content(i): m["content"] for i, m in enumerate(messages)}
-        else:
-            messages = check_messages(messages) if messages is not None else []
-            self._roles = [m["role"] for m in messages]
-            self._fixed = {}
-            self._templates.update({_content(i): m["content"] for i, m in enumerate(messages)})
-        for field, template in self._templates.items():
-            if not template:
-                self._fixed[field] = template
-            elif not _per_item(template, referenced_roots(template, field=field)):
-                # Rendered once: the same text for every item, and shared by all their requests.
-                self._fixed[field] = render_prompt(template, self._scope, field=field)
-
-    def __call__(self, index: int, item: Any) -> ChatRequest:
-        """The request of ``inputs[index]``.
-
-        :raises PromptTemplateError, ConfigurationError: naming the index of the item.
-        """
-        item_scope = self._scope.with_values(item=item)
-        try:
-            prompts: dict[str, Any] = dict(self._fixed)
-            for field, template in self._templates.items():
-                if template and field not in self._fixed:
-                    prompts[field] = self._render(template, item_scope, field=field)
-            turns = [
-                {"role": role, "content": prompts.pop(_content(i))} for i, role in enumerate(self._roles)
-            ]
-            return self._hook.prepare_chat(**prompts, messages=turns or None, **self._generation)
-        except (PromptTemplateError, ConfigurationError) as error:
-            raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
-
-    def all(self, items: Iterable[Any]) -> Iterator[ChatRequest]:
-        """The requests of ``items``, in order."""
-        return (self(index, item) for index, item in enumerate(items))
-
-
-def _handed_out(
-    kept: list[tuple[int, Any, ChatRequest] | None],
-) -> Iterator[tuple[int, Any, ChatRequest]]:
-    """Each kept request once, dropped from the list as it goes (its reply takes the memory)."""
-    for position, entry in enumerate(kept):
-        kept[position] = None
-        if entry is not None:
-            yield entry
-
-
 def _calls_per_second(value: Any) -> float | None:
     """``max_calls_per_second`` as rendered: None, or a number above 0 (a Jinja string taken as one)."""
     rate = _number(value, float)
@@ -452,17 +348,3 @@ def _calls_per_second(value: Any) -> float | None:
             "(the account's rate limit divided by the batches that run at once), or None for no pacing."
         )
     return float(rate)
-
-
-def _content(index: int) -> str:
-    return f"messages[{index}].content"
-
-
-def _per_item(template: str, roots: frozenset[str]) -> bool:
-    # `{{this}}` or `@root` at the top could reach the item without naming it.
-    return "item" in roots or "this" in template or "@root" in template
-
-
-def _preview(item: Any, size: int = 60) -> str:
-    text = repr(item)
-    return text if len(text) <= size else text[: size - 3] + "..."

@@ -7,13 +7,12 @@ import logging
 import re
 import threading
 from collections import Counter
-from types import SimpleNamespace
 
 import pytest
 
 from airflow_provider_huggingface.exceptions import ConfigurationError, InvalidTokenError
-from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 from tests.airflow_internals import without_supervisor_echo
+from tests.batch.stubs import operator, stub_context
 from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_batchtestcanary0000001"
@@ -192,25 +191,6 @@ def test_a_template_error_names_the_item_and_sends_nothing(fake_conn, run_dag, c
 # execute() with a stub context: arguments and edge cases that need no DAG run.
 
 
-def stub_context() -> dict:
-    pushed: dict = {}
-    ti = SimpleNamespace(
-        dag_id="d",
-        run_id="r",
-        task_id="batch",
-        map_index=-1,
-        xcom_pull=lambda task_ids: None,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-        pushed=pushed,
-    )
-    return {"ti": ti, "dag": SimpleNamespace(task_ids=["batch"]), "params": {}, "run_id": "r"}
-
-
-def operator(**kwargs) -> HuggingFaceBatchChatOperator:
-    kwargs.setdefault("user_prompt", "{{item}}")
-    return HuggingFaceBatchChatOperator(task_id="batch", hf_conn_id="hf_fake", **kwargs)
-
-
 def test_no_inputs_sends_nothing(fake_conn):
     assert operator(inputs=[]).execute(stub_context()) == {
         "results": [],
@@ -260,14 +240,6 @@ def test_bad_limits_are_refused_when_the_dag_is_parsed(kwargs):
         operator(inputs=[], **kwargs)
 
 
-def test_a_prompt_without_item_is_rendered_once_and_shared(fake_conn):
-    op = operator(inputs=["a", "b"], system_prompt="Be brief, {{run_id}}.")
-    requests = list(op.request_builder(stub_context(), op.hook).all(op.inputs))
-    assert [r.messages[0]["content"] for r in requests] == ["Be brief, r."] * 2
-    assert requests[0].messages[0]["content"] is requests[1].messages[0]["content"]
-    assert [r.messages[1]["content"] for r in requests] == ["a", "b"]
-
-
 def test_a_model_check_happens_once_per_batch(fake_hf, hub_redirect, use_connection, monkeypatch):
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
@@ -284,15 +256,6 @@ def test_a_model_check_happens_once_per_batch(fake_hf, hub_redirect, use_connect
     assert len(checked) == 1
     assert any(r.path.startswith("/api/models/") for r in fake_hf.requests)  # a real Hub check, on the fake
     assert len(fake_hf.chat_requests) == 6
-
-
-def test_a_batch_runs_from_inside_a_running_event_loop(fake_conn):
-    import asyncio
-
-    async def inside() -> dict:
-        return operator(inputs=["a", "b"]).execute(stub_context())
-
-    assert [r["text"] for r in asyncio.run(inside())["results"]] == ["re: a", "re: b"]
 
 
 def test_a_batch_drops_its_own_request_lines_only(fake_conn, caplog):

@@ -1,0 +1,88 @@
+"""How the calls of a batch meet its limits, apart from the run itself (see
+:mod:`airflow_provider_huggingface.batch.engine`): each attempt takes a slot of the adaptive limit
+and waits for the pacer, an attempt is refused once the batch stopped, the hook's retry lines are
+capped, and the run's event loop is started from synchronous code."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_huggingface.exceptions import HuggingFacePermanentError
+
+if TYPE_CHECKING:
+    from huggingface_hub import AsyncInferenceClient
+
+    from airflow_provider_huggingface.batch.engine import BatchRun
+
+
+def run_to_end(coroutine: Any) -> Any:
+    """Run a coroutine to its end from synchronous code, even under an already running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # A worker that itself runs an event loop (some executors do): asyncio.run needs its own thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class LimitedClient:
+    """The shared client as the batch's calls see it: each attempt, retries included, takes a slot.
+
+    The hook retries inside ``achat``. A slot per attempt rather than per call keeps a call that
+    sleeps before its retry from holding a slot, and sends the retry through the limit and the
+    server's Retry-After like any new call, rather than in a wave with the calls it failed with.
+    The limiter hears of a failed attempt before its slot is passed on.
+    """
+
+    def __init__(self, client: AsyncInferenceClient, batch: BatchRun) -> None:
+        self._client = client
+        self._limiter = batch.limiter
+        self._pacer = batch.pacer
+        self._hook = batch.hook
+        self._batch = batch
+
+    async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._limiter.slot() as slot:
+            if self._pacer is not None:
+                # In the slot, so that a wave of waiters let through at once still starts one by one.
+                await self._pacer.wait()
+                slot.restart()
+            if self._batch.stop_reason is not None:  # decided while this attempt waited for its slot
+                raise BatchStopped("The batch stopped.")
+            try:
+                output = await self._client.chat_completion(*args, **kwargs)
+            except Exception as exc:
+                slot.failed(self._hook.map_error(exc))  # its status and Retry-After; achat maps it too
+                raise
+            slot.succeeded()
+            return output
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class BatchStopped(HuggingFacePermanentError):
+    """Raised instead of sending an attempt once the batch has stopped; never retried."""
+
+
+class FirstWarnings:
+    """A logger that lets through only its first ``keep`` warnings (the hook's retry lines)."""
+
+    def __init__(self, log: Any, keep: int) -> None:
+        self._inner = log
+        self._keep = keep
+        self._seen = 0
+
+    def warning(self, *args: Any, **kwargs: Any) -> None:
+        self._seen += 1
+        if self._seen <= self._keep:
+            self._inner.warning(*args, **kwargs)
+        if self._seen == self._keep:
+            self._inner.warning("Further retries are counted in the progress lines.")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
