@@ -58,6 +58,7 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
         self.choices = choices
         self.allow_multiple = allow_multiple
         self.default_choice = default_choice
+        self._options_added = False
 
     # --- what the model is asked
 
@@ -129,18 +130,29 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
             ask = 'Choose exactly one of these options; answer with only JSON: {"choice": "...", '
         return f'{ask}"reason": "..."}}, the reason in one short sentence.\nOptions:\n' + "\n".join(lines)
 
-    def chat_prompt(self, context: Context) -> dict[str, Any]:
-        prompt = super().chat_prompt(context)
-        allowed = self.allowed()
-        if prompt["user_prompt"] is not None:
-            prompt["user_prompt"] = f"{prompt['user_prompt']}\n\n{self.instruction(allowed)}"
-        elif isinstance(prompt["messages"], list) and prompt["messages"]:
+    def render_prompts(self, context: Context) -> None:
+        super().render_prompts(context)
+        self.add_options()
+
+    def add_options(self) -> None:
+        """Add the options to the last user turn, in place and once, so that the stored rendered
+        fields (and the decorator's, stored again after it ran) hold the prompt as sent.
+
+        The decorator's user prompt is known only once its function ran: until then this waits.
+        """
+        if self._options_added:
+            return
+        if isinstance(self.user_prompt, str):
+            self.user_prompt = f"{self.user_prompt}\n\n{self.instruction(self.allowed())}"
+        elif self.user_prompt is None and isinstance(self.messages, list) and self.messages:
             # Data from upstream is not changed in place: the last turn is copied.
-            last = prompt["messages"][-1]
+            last = self.messages[-1]
             if isinstance(last, dict) and isinstance(last.get("content"), str):
-                last = {**last, "content": f"{last['content']}\n\n{self.instruction(allowed)}"}
-                prompt["messages"] = [*prompt["messages"][:-1], last]
-        return prompt
+                last = {**last, "content": f"{last['content']}\n\n{self.instruction(self.allowed())}"}
+                self.messages = [*self.messages[:-1], last]
+        else:
+            return
+        self._options_added = True
 
     @property
     def chat_settings(self) -> dict[str, Any]:

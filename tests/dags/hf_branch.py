@@ -14,8 +14,7 @@ def _teams(dag_id: str, **branch_kwargs) -> None:
             task_id="route",
             hf_conn_id="hf_fake",
             system_prompt="You route support tickets.",
-            user_prompt="Ticket: {{conf.ticket}}",
-            **branch_kwargs,
+            **{"user_prompt": "Ticket: {{conf.ticket}}", **branch_kwargs},
         )
         teams = [EmptyOperator(task_id=name) for name in ("billing", "bug", "other")]
         after = EmptyOperator(task_id="after", trigger_rule="none_failed_min_one_success")
@@ -36,6 +35,15 @@ _teams(
     ],
 )
 _teams("hf_branch_bad_choices", choices=["billing", "nowhere"])
+_teams(
+    "hf_branch_conversation",
+    user_prompt=None,
+    messages=[
+        {"role": "user", "content": "Ticket: refund please"},
+        {"role": "assistant", "content": '{"choice": "billing", "reason": "a refund"}'},
+        {"role": "user", "content": "Ticket: {{conf.ticket}}"},
+    ],
+)
 
 
 with DAG(dag_id="hf_branch_decorated", schedule=None):
@@ -45,8 +53,9 @@ with DAG(dag_id="hf_branch_decorated", schedule=None):
         return {"text": "My card was charged {{twice}}"}
 
     @task.huggingface_branch(hf_conn_id="hf_fake")
-    def route(subject: dict) -> str:
-        return f"Ticket: {subject['text']}"
+    def route(subject: dict, dag_run=None) -> str:
+        pasted = (dag_run.conf or {}).get("ticket")
+        return f"Ticket: {subject['text']}" + (f" ({pasted})" if pasted else "")
 
     teams = [EmptyOperator(task_id=name) for name in ("billing", "bug")]
     route(ticket()) >> teams

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+
+from tests.airflow_internals import stored_template_field
 
 TOKEN = "hf_branchtestcanary000001"
 TEAMS = ["billing", "bug", "other"]
@@ -149,6 +152,48 @@ def test_the_decorator_branches_on_the_prompt_its_function_returns(fake_conn, ru
     assert run.xcom["route"]["choices"] == ["billing"]
     (request,) = fake_conn.chat_requests
     assert request.body["messages"][0]["content"].startswith("Ticket: My card was charged {{twice}}\n\n")
+
+
+@pytest.mark.parametrize("dag_id", ["hf_branch", "hf_branch_decorated"])
+def test_the_stored_prompt_is_the_prompt_sent_options_included(fake_hf, use_connection, run_dag, dag_id):
+    # A token no earlier task registered with the masker: the rendering step itself must.
+    token = f"hf_branchrendered{uuid.uuid4().hex}"
+    use_connection("hf_fake", host=fake_hf.url, password=token)
+    fake_hf.reply = answer(choice="billing", reason="card")
+    run = run_dag(dag_id, run_conf={"ticket": f"my token is {token}"})
+    assert run.states["billing"] == "success", run.states
+    (request,) = fake_hf.chat_requests
+    sent = request.body["messages"][-1]["content"]
+    assert f"my token is {token}" in sent
+    assert sent.endswith("Options:\n- billing\n- bug" + ("\n- other" if dag_id == "hf_branch" else ""))
+    # What the UI's Rendered tab shows: the prompt as sent, the token masked as Airflow masks secrets.
+    assert run.rendered_fields("route")["user_prompt"] == sent.replace(token, "***")
+
+
+@pytest.mark.parametrize("dag_id", ["hf_branch", "hf_branch_decorated"])
+def test_a_long_branch_prompt_is_stored_truncated_as_airflow_truncates(
+    fake_conn, run_dag, monkeypatch, dag_id
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_TEMPLATED_FIELD_LENGTH", "150")
+    fake_conn.reply = answer(choice="bug", reason="crash")
+    run = run_dag(dag_id, run_conf={"ticket": "it crashes"})
+    assert run.states["bug"] == "success", run.states
+    sent = fake_conn.chat_requests[0].body["messages"][-1]["content"]
+    stored = run.rendered_fields("route")["user_prompt"]
+    assert "Truncated" in stored
+    assert stored == stored_template_field(sent, "user_prompt")
+
+
+def test_a_conversation_stores_its_last_turn_with_the_options(fake_conn, run_dag):
+    fake_conn.reply = answer(choice="bug", reason="crash")
+    run = run_dag("hf_branch_conversation", run_conf={"ticket": "it crashes"})
+    assert run.states["bug"] == "success", run.states
+    (request,) = fake_conn.chat_requests
+    system, *conversation = request.body["messages"]
+    assert system == {"role": "system", "content": "You route support tickets."}
+    assert conversation[-1]["content"].startswith("Ticket: it crashes\n\nChoose exactly one")
+    assert run.rendered_fields("route")["messages"] == conversation
+    assert run.rendered_fields("route")["user_prompt"] is None
 
 
 def test_the_routing_example_answers_in_the_chosen_teams_style(fake_hf, use_connection, run_dag):
