@@ -108,6 +108,7 @@ __all__ = [
     "Stats",
     "TaskDeferred",
     "TriggerEvent",
+    "branch_skips_in_mapped_task_groups",
     "conf",
     "context_merge",
     "determine_kwargs",
@@ -148,6 +149,19 @@ def __getattr__(name: str) -> Any:
         f"This Airflow has no {name} in any of {', '.join(_LAZY[name])}: "
         "airflow-provider-huggingface supports Airflow 3.0 to 3.3."
     )
+
+
+def branch_skips_in_mapped_task_groups() -> bool:
+    """Whether this Airflow follows the choice of a branch that runs inside a mapped task group.
+
+    From 3.2 on, the scheduler's ``NotPreviouslySkippedDep`` looks for the choice of a branch that is
+    not itself ``.expand()``-ed at map index -1, where a branch inside a mapped task group never
+    writes it: every downstream task runs (apache/airflow#67265, still so in 3.3.2). 3.0 and 3.1 look
+    at the downstream task's own map index, which works there.
+    """
+    from airflow import __version__
+
+    return tuple(int(part) for part in __version__.split(".")[:2]) < (3, 2)
 
 
 def lines(file: IO[str]) -> Iterator[str]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface._internal.airflow_compat import BranchMixIn
+from airflow_provider_huggingface._internal.airflow_compat import (
+    BranchMixIn,
+    branch_skips_in_mapped_task_groups,
+)
 from airflow_provider_huggingface.exceptions import ConfigurationError, StructuredOutputError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
@@ -86,6 +89,7 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
                 f"{self.task_id} (or task groups); its downstream tasks are "
                 f"{', '.join(sorted(self.downstream_task_ids)) or 'none'}."
             )
+        self._check_mapping()
         defaults = self._defaults()
         if len(defaults) > 1 and not self.allow_multiple:
             raise ConfigurationError(
@@ -97,6 +101,37 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
                     f"default_choice {default!r} is not one of the choices: {', '.join(allowed)}."
                 )
         return {c: allowed[c] or "" for c in allowed}
+
+    def _check_mapping(self) -> None:
+        """Refuse a branch whose choice Airflow would not follow per map index: every downstream
+        task would then run whatever the model chose."""
+        dag = self.dag
+        if dag is None:
+            return
+        expanded = getattr(dag.task_dict.get(self.task_id), "is_mapped", False)
+        if not expanded and self.get_closest_mapped_task_group() is not None:
+            if not branch_skips_in_mapped_task_groups():
+                raise ConfigurationError(
+                    f"Task {self.task_id} is a branch inside a mapped task group: this Airflow does not "
+                    "follow such a choice (apache/airflow#67265), every downstream task would run. Map "
+                    "the branch and the tasks it chooses from over the same list with .expand(), "
+                    "outside the group: map index i of each task then follows index i of the branch."
+                )
+        elif not expanded:
+            return
+        unmapped = sorted(
+            task_id
+            for task_id in self.downstream_task_ids
+            if not dag.task_dict[task_id].is_mapped
+            and dag.task_dict[task_id].get_closest_mapped_task_group() is None
+        )
+        if unmapped:
+            raise ConfigurationError(
+                f"Task {self.task_id} is mapped but its downstream tasks {', '.join(unmapped)} are not: "
+                "Airflow follows a mapped branch's choice per map index, so a task that runs once would "
+                "run whatever each index chose. Map the tasks it chooses from over the same list as the "
+                "branch (.expand()): map index i of each then follows index i of the branch."
+            )
 
     def _is_group(self, group_id: str) -> bool:
         dag = self.dag

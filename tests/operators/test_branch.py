@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from tests.airflow_internals import stored_template_field
+from airflow_provider_huggingface._internal.airflow_compat import branch_skips_in_mapped_task_groups
+from tests.airflow_internals import stored_template_field, task_log
 
 TOKEN = "hf_branchtestcanary000001"
 TEAMS = ["billing", "bug", "other"]
@@ -194,6 +195,50 @@ def test_a_conversation_stores_its_last_turn_with_the_options(fake_conn, run_dag
     assert conversation[-1]["content"].startswith("Ticket: it crashes\n\nChoose exactly one")
     assert run.rendered_fields("route")["messages"] == conversation
     assert run.rendered_fields("route")["user_prompt"] is None
+
+
+def by_ticket(body) -> str:
+    """Billing for a refund, else bug: each map index gets its own choice."""
+    enum = body["response_format"]["schema"]["properties"]["choice"]["enum"]
+    want = "billing" if "refund" in body["messages"][-1]["content"] else "bug"
+    return json.dumps({"choice": next(c for c in enum if c.endswith(want)), "reason": want})
+
+
+def test_a_mapped_branch_is_followed_per_map_index(fake_conn, run_dag):
+    fake_conn.reply = by_ticket
+    run = run_dag("hf_branch_expand")
+    assert run.state == "success", run.states
+    assert [run.xcom[f"route[{i}]"]["choices"] for i in range(3)] == [["billing"], ["bug"], ["billing"]]
+    assert [run.states[f"billing[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
+    assert [run.states[f"bug[{i}]"] for i in range(3)] == ["skipped", "success", "skipped"]
+    assert run.xcom["billing[2]"] == "billing: Ticket: refund twice"
+    assert len(fake_conn.chat_requests) == 3
+
+
+def test_a_mapped_branch_before_unmapped_tasks_fails_naming_the_fix(fake_conn, run_dag, capfd, caplog):
+    # Airflow would run both tasks whatever each index chose: the provider refuses before any call.
+    fake_conn.reply = by_ticket
+    run = run_dag("hf_branch_expand_unmapped")
+    assert [run.states[f"route[{i}]"] for i in range(3)] == ["failed"] * 3
+    assert run.states["billing"] == run.states["bug"] == "upstream_failed"
+    assert fake_conn.chat_requests == []
+    assert "Task route is mapped but its downstream tasks billing, bug are not" in task_log(capfd, caplog)
+
+
+def test_a_branch_in_a_mapped_task_group(fake_conn, run_dag, capfd, caplog):
+    fake_conn.reply = by_ticket
+    run = run_dag("hf_branch_mapped_group")
+    if branch_skips_in_mapped_task_groups():  # Airflow 3.0 and 3.1
+        assert run.state == "success", run.states
+        assert [run.states[f"handle.billing[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
+        assert [run.states[f"handle.bug[{i}]"] for i in range(3)] == ["skipped", "success", "skipped"]
+        return
+    # 3.2 and later would run every task of the group whatever the model chose: refused before any call.
+    assert [run.states[f"handle.route[{i}]"] for i in range(3)] == ["failed"] * 3
+    assert fake_conn.chat_requests == []
+    log = task_log(capfd, caplog)
+    assert "Task handle.route is a branch inside a mapped task group" in log
+    assert "apache/airflow#67265" in log
 
 
 def test_the_routing_example_answers_in_the_chosen_teams_style(fake_hf, use_connection, run_dag):
