@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, ObjectStoragePath, task
 
 with DAG(dag_id="hf_decorator", schedule=None, params={"model": "owner/decorated"}):
 
@@ -68,3 +68,29 @@ with DAG(dag_id="hf_decorator_deferred", schedule=None):
         return f"Explain {subject}."
 
     deferred(topic())
+
+
+with DAG(dag_id="hf_decorator_images", schedule=None):
+
+    @task
+    def photo(dag_run=None) -> ObjectStoragePath:
+        return ObjectStoragePath(f"file://{dag_run.conf['jpeg']}")
+
+    @task.huggingface_chat(
+        hf_conn_id="hf_fake",
+        # A link, a Jinja-rendered path and an upstream task's ObjectStoragePath, as on the operator.
+        images=["https://example.org/cat.png", "{{ dag_run.conf['png'] }}", photo()],
+        messages=[
+            {"role": "user", "content": "What is in this picture?"},
+            {"role": "assistant", "content": "A dog."},
+        ],
+    )
+    def look(subject: str) -> str:
+        return f"And in these, of {subject}? Keep {{{{braces}}}}."
+
+    @task.huggingface_chat(hf_conn_id="hf_fake", images="{{ dag_run.conf['png'] }}", deferrable=True)
+    def deferred_look() -> str:
+        return "Describe it."
+
+    look("pets")
+    deferred_look()

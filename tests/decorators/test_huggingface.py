@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from airflow_provider_huggingface import get_provider_info
 from airflow_provider_huggingface.decorators.huggingface import huggingface_branch_task, huggingface_chat_task
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 from tests.airflow_internals import task_log
+from tests.operators.test_conversations import tiny_png
 
 
 @pytest.fixture
@@ -171,3 +173,40 @@ def test_deferrable_sends_the_same_literal_prompt_from_the_triggerer(fake_conn, 
     ]
     assert run.xcom["deferred"]["text"] == "re: Explain tides {{not a tag}}."
     assert "Deferring chat to the triggerer" in capsys.readouterr().out
+
+
+def test_images_reach_the_last_user_turn_as_the_operator_sends_them(
+    fake_conn, run_dag, tmp_path, capfd, caplog
+):
+    png, jpeg = tmp_path / "p.png", tmp_path / "photo.jpg"
+    png.write_bytes(tiny_png())
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    fake_conn.reply = "Two cats."
+    run = run_dag("hf_decorator_images", run_conf={"png": str(png), "jpeg": str(jpeg)})
+    assert run.state == "success", run.states
+    sent = {r.body["messages"][-1]["content"][0]["text"]: r.body["messages"] for r in fake_conn.chat_requests}
+    assert set(sent) == {"And in these, of pets? Keep {{braces}}.", "Describe it."}
+    earlier, answer, last = sent["And in these, of pets? Keep {{braces}}."]
+    # The images join the last user turn, the one the function returned; earlier turns stay text.
+    assert (earlier, answer) == (
+        {"role": "user", "content": "What is in this picture?"},
+        {"role": "assistant", "content": "A dog."},
+    )
+    png_url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
+    text, linked, inline_png, inline_jpeg = last["content"]
+    assert text == {"type": "text", "text": "And in these, of pets? Keep {{braces}}."}
+    assert linked == {"type": "image_url", "image_url": {"url": "https://example.org/cat.png"}}
+    assert inline_png == {"type": "image_url", "image_url": {"url": png_url}}
+    assert inline_jpeg["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")
+    # Deferred, the triggerer sends the same parts.
+    assert sent["Describe it."] == [
+        {"role": "user", "content": [{"type": "text", "text": "Describe it."}, inline_png]}
+    ]
+    # No data URL reaches the log, the XCom or the stored rendered fields.
+    log = task_log(capfd, caplog)
+    assert "3 image(s) of 0.1 KB inline" in log or "3 image(s) of 0.2 KB inline" in log
+    assert "base64" not in log
+    assert run.xcom["look"]["text"] == run.xcom["deferred_look"]["text"] == "Two cats."
+    assert "base64" not in json.dumps(run.xcom, default=str)
+    assert "base64" not in json.dumps(run.rendered_fields("look"))
+    assert run.rendered_fields("look")["user_prompt"] == "And in these, of pets? Keep {{braces}}."
