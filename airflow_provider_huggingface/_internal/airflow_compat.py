@@ -14,7 +14,7 @@ AirflowFailException,
 TaskDeferred
 conf                       airflow.sdk.configuration               airflow.configuration
 Stats                      airflow.sdk.observability.stats         airflow.stats
-mask_secret                airflow.sdk.log                         airflow.sdk.execution_time
+mask_secret, redact        airflow.sdk.log                         airflow.sdk.execution_time
                                                                    .secrets_masker (3.0)
 context_merge              airflow.sdk.definitions.context         airflow.utils.context (3.0)
 determine_kwargs           airflow.sdk.bases.decorator             airflow.utils.operator_helpers
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
         AirflowNotFoundException,
         TaskDeferred,
     )
-    from airflow.sdk.log import mask_secret
+    from airflow.sdk.log import mask_secret, redact
     from airflow.sdk.observability.stats import Stats
     from airflow.triggers.base import BaseTrigger, TriggerEvent
     from airflow.utils.operator_helpers import determine_kwargs
@@ -114,6 +114,7 @@ __all__ = [
     "determine_kwargs",
     "lines",
     "mask_secret",
+    "redact",
     "run_blocking",
     "task_decorator_factory",
 ]
@@ -122,6 +123,7 @@ __all__ = [
 _LAZY: dict[str, tuple[str, ...]] = {
     "Stats": ("airflow.sdk.observability.stats", "airflow.stats"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+    "redact": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "TaskDeferred": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "SET_DURING_EXECUTION": ("airflow.sdk.definitions._internal.types",),
     "DecoratedOperator": ("airflow.sdk.bases.decorator",),

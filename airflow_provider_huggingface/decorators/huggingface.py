@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_huggingface._internal.airflow_compat import (
     SET_DURING_EXECUTION,
     DecoratedOperator,
+    conf,
     context_merge,
     determine_kwargs,
     task_decorator_factory,
@@ -39,10 +40,12 @@ from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOpera
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.bases.decorator import TaskDecorator
+
+    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 __all__ = ["huggingface_branch_task", "huggingface_chat_task"]
 
@@ -58,7 +61,9 @@ class _PromptFunctionOperator(DecoratedOperator):
     user_prompt_is_template = False  # the function built it in Python: `{{` in its data stays as is
     overwrite_rtif_after_execution = True
     custom_operator_name: str
+    # The operator this is combined with provides these.
     user_prompt: str | None
+    hook: HuggingFaceHook
 
     def __init__(
         self,
@@ -92,6 +97,36 @@ class _PromptFunctionOperator(DecoratedOperator):
             )
         self.user_prompt = prompt
         return super().execute(context)
+
+    def resume_kwargs(self) -> dict[str, Any]:
+        # The function does not run again when a deferred task resumes, and Airflow stores the
+        # rendered fields again after execute_complete: the prompt as sent (a branch's options
+        # included) travels with the deferral, masked, and no longer than Airflow would store it.
+        return {"sent_user_prompt": stored_prompt(self.user_prompt, secrets=(self.hook.settings.token,))}
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], sent_user_prompt: str | None = None
+    ) -> Any:
+        if isinstance(sent_user_prompt, str):
+            self.user_prompt = sent_user_prompt
+        return super().execute_complete(context, event)  # type: ignore[misc]  # the operator's
+
+
+def stored_prompt(prompt: Any, *, secrets: Iterable[str | None]) -> Any:
+    """``prompt`` as the rendered field may hold it: secrets masked, and cut one character past
+    ``[core] max_templated_field_length``, so that Airflow still truncates it as it would the whole.
+
+    :param prompt: the user prompt as sent.
+    :param secrets: the connection's token, masked even where Airflow's masker does not know it.
+    """
+    if not isinstance(prompt, str):
+        return prompt
+    from airflow_provider_huggingface._internal.airflow_compat import redact as airflow_redact
+    from airflow_provider_huggingface._internal.error_mapping import redact
+
+    masked = redact(str(airflow_redact(prompt, "user_prompt")), secrets)
+    limit = conf.getint("core", "max_templated_field_length", fallback=4096)
+    return masked[: limit + 1]
 
 
 def _template_fields(operator: type[BaseOperator]) -> tuple[str, ...]:

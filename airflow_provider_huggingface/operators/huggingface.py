@@ -270,9 +270,15 @@ class HuggingFaceChatOperator(ChatSettingsMixin, BaseOperator):
                 max_total_tokens=request.max_total_tokens,
             ),
             method_name="execute_complete",
+            kwargs=self.resume_kwargs(),
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.
             timeout=self.execution_timeout,
         )
+
+    def resume_kwargs(self) -> dict[str, Any] | None:
+        """What :meth:`execute_complete` receives beside the trigger's event (the deferral's
+        ``next_kwargs``, stored in the metadata DB): nothing here, the prompts are rendered again."""
+        return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> ChatResult:
         """Resume after the trigger: return its result, or raise the error it carried."""

@@ -10,9 +10,13 @@ import sys
 import pytest
 
 from airflow_provider_huggingface import get_provider_info
-from airflow_provider_huggingface.decorators.huggingface import huggingface_branch_task, huggingface_chat_task
+from airflow_provider_huggingface.decorators.huggingface import (
+    huggingface_branch_task,
+    huggingface_chat_task,
+    stored_prompt,
+)
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
-from tests.airflow_internals import task_log
+from tests.airflow_internals import stored_template_field, task_log
 from tests.operators.test_conversations import tiny_png
 
 
@@ -173,6 +177,21 @@ def test_deferrable_sends_the_same_literal_prompt_from_the_triggerer(fake_conn, 
     ]
     assert run.xcom["deferred"]["text"] == "re: Explain tides {{not a tag}}."
     assert "Deferring chat to the triggerer" in capsys.readouterr().out
+
+
+# The deferred path's rendered field after the resume: tests/integration/test_scheduler.py
+# (dag.test() drops the arguments a deferred task resumes with).
+@pytest.mark.parametrize("length", [20, 151, 152, 2000])
+def test_the_prompt_carried_to_the_resume_is_stored_as_the_whole_prompt(monkeypatch, length):
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_TEMPLATED_FIELD_LENGTH", "150")
+    token = "hf_carriedTokenOfTheConnection0123456789"
+    prompt = (f"my token is {token}. " + "Explain tides. " * 200)[:length]
+    carried = stored_prompt(prompt, secrets=(token,))
+    assert token[:12] not in carried  # nothing of the token is carried, not even a cut-off head
+    assert len(carried) <= 151  # no longer than Airflow stores: one past its limit at most
+    # Airflow stores the carried prompt exactly as it would store the whole prompt, masked.
+    masked = prompt.replace(token, "***")
+    assert stored_template_field(carried, "user_prompt") == stored_template_field(masked, "user_prompt")
 
 
 def test_images_reach_the_last_user_turn_as_the_operator_sends_them(

@@ -8,7 +8,9 @@ API. Everything is observed the way an operator of Airflow would: through the RE
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import sqlite3
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -145,3 +147,56 @@ def map_log(stack: AirflowStack, run_id: str, failed: tuple[int, str, int]) -> s
         content = [str(exc)]
     lines = [e if isinstance(e, str) else str(e) for e in content]
     return "\n".join(lines[-30:]) + "\n" + stack.diagnostics()
+
+
+DECORATED = "hf_deferred_decorated"
+
+
+def stored_rendered_fields(stack: AirflowStack, run_id: str, task_id: str) -> dict[str, Any]:
+    """The rendered template fields of a task instance, as the metadata DB holds them."""
+    with sqlite3.connect(stack.home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT rendered_fields FROM rendered_task_instance_fields "
+            "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = -1",
+            (DECORATED, run_id, task_id),
+        ).fetchall()
+    assert len(rows) == 1, rows
+    return json.loads(rows[0][0])
+
+
+def test_deferred_decorated_tasks_store_the_prompt_they_sent(scheduler_stack: AirflowStack) -> None:
+    stack = scheduler_stack
+    # The branch asks for JSON naming its choice; the chat gets plain text.
+    stack.fake.reply = lambda body: (
+        json.dumps({"choice": "billing", "reason": "card"}) if body.get("response_format") else "ok"
+    )
+    stack.wait_for_dag(DECORATED)
+    run_id = f"itest_decorated_{uuid.uuid4().hex[:8]}"
+
+    stack.trigger(DECORATED, run_id, conf={"pasted": f"my token is {CONNECTION_TOKEN}"})
+    run = stack.wait_for_run(DECORATED, run_id)
+
+    states = stack.task_states(DECORATED, run_id)
+    assert run["state"] == "success", f"{states}\n{stack.diagnostics()}"
+    assert states == {
+        "ticket": "success",
+        "summarize": "success",
+        "route": "success",
+        "billing": "success",
+        "bug": "skipped",
+    }
+    summarize = chat_request(stack, "Summarize:")["messages"][-1]["content"]
+    route = chat_request(stack, "Route:")["messages"][-1]["content"]
+    assert summarize == f"Summarize: My card was charged {{{{twice}}}} (my token is {CONNECTION_TOKEN})"
+    assert route.startswith(f"Route: My card was charged {{{{twice}}}} (my token is {CONNECTION_TOKEN})\n\n")
+    assert route.endswith("Options:\n- billing\n- bug")
+    for task_id in ("summarize", "route"):
+        log = stack.task_log(DECORATED, run_id, task_id, try_number=1)
+        assert "Deferring chat to the triggerer" in log, log[-3000:]
+    # What the UI's Rendered tab shows after the resumed run: the prompt as sent, the token masked.
+    assert stored_rendered_fields(stack, run_id, "summarize")["user_prompt"] == summarize.replace(
+        CONNECTION_TOKEN, "***"
+    )
+    assert stored_rendered_fields(stack, run_id, "route")["user_prompt"] == route.replace(
+        CONNECTION_TOKEN, "***"
+    )
