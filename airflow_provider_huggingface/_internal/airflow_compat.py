@@ -162,8 +162,9 @@ def branch_skips_in_mapped_task_groups() -> bool:
     at the downstream task's own map index, which works there.
     """
     from airflow import __version__
+    from packaging.version import Version
 
-    return tuple(int(part) for part in __version__.split(".")[:2]) < (3, 2)
+    return Version(__version__).release < (3, 2)
 
 
 def lines(file: IO[str]) -> Iterator[str]:

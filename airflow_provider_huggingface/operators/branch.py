@@ -109,16 +109,16 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
         if dag is None:
             return
         expanded = getattr(dag.task_dict.get(self.task_id), "is_mapped", False)
-        if not expanded and self.get_closest_mapped_task_group() is not None:
-            if not branch_skips_in_mapped_task_groups():
-                raise ConfigurationError(
-                    f"Task {self.task_id} is a branch inside a mapped task group: this Airflow does not "
-                    "follow such a choice (apache/airflow#67265), every downstream task would run. Map "
-                    "the branch and the tasks it chooses from over the same list with .expand(), "
-                    "outside the group: map index i of each task then follows index i of the branch."
-                )
-        elif not expanded:
+        in_mapped_group = self.get_closest_mapped_task_group() is not None
+        if not expanded and not in_mapped_group:
             return
+        if not expanded and not branch_skips_in_mapped_task_groups():
+            raise ConfigurationError(
+                f"Task {self.task_id} is a branch inside a mapped task group: this Airflow does not "
+                "follow such a choice (apache/airflow#67265), every downstream task would run. Map "
+                "the branch and the tasks it chooses from over the same list with .expand(), "
+                "outside the group: map index i of each task then follows index i of the branch."
+            )
         unmapped = sorted(
             task_id
             for task_id in self.downstream_task_ids
