@@ -14,6 +14,7 @@ TOKENS_URL = "https://huggingface.co/settings/tokens"
 
 __all__ = [
     "TOKENS_URL",
+    "BudgetExhaustedError",
     "ConfigurationError",
     "EndpointUnreachableError",
     "HuggingFaceError",
@@ -127,3 +128,7 @@ class PromptTemplateError(HuggingFacePermanentError, ValueError):
 
 class StructuredOutputError(HuggingFacePermanentError, ValueError):
     """The model's reply is not JSON that fits the requested schema."""
+
+
+class BudgetExhaustedError(HuggingFacePermanentError):
+    """The task's ``max_calls`` or ``max_total_tokens`` allows no further request."""

@@ -80,7 +80,7 @@ def _extra(name: str, value: Any, problem: str, fix: str, xfail: str = "") -> Ca
 
 
 _TOKEN_FIX = r"https://huggingface\.co/settings/tokens"
-_TIMEOUT_PROBLEM = r"extra 'timeout' is .*; it must be greater than 0"
+_TIMEOUT_PROBLEM = r"extra 'timeout' is .*; it must be a number greater than 0"
 _SCHEMA_EXAMPLE = r'e\.g\. \{"type": "json_schema", "json_schema": \{"name": "answer", "schema"'
 
 HOOK_CASES = [
@@ -223,7 +223,7 @@ HOOK_CASES = [
     _extra("timeout", 0, _TIMEOUT_PROBLEM, "greater than 0"),
     _extra("timeout", "nan", "extra 'timeout' is 'nan'", "a number such as 120"),
     _extra("max_retries", "three", "extra 'max_retries' is 'three', not a whole number", "such as 3"),
-    _extra("max_retries", -1, "extra 'max_retries' is -1", "it must be at least 0"),
+    _extra("max_retries", -1, "extra 'max_retries' is -1", "it must be a whole number from 0 to 20"),
     _extra("max_retries", 1.5, "is 1.5, not a whole number", "Set it to a whole number"),
     _extra("max_retries", "inf", "extra 'max_retries' is 'inf'", "a whole number"),
     # ------------------------------------------------------------------ generation settings

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from airflow_provider_huggingface._internal.connection import ConnectionSettings
+    from airflow_provider_huggingface._internal.retry import TaskLog
 
 _UNSAFE_TAG = re.compile(r"[^A-Za-z0-9_./-]")
 
@@ -104,17 +113,12 @@ def usage_dict(usage: Any) -> TokenUsage | None:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A checked chat call, ready to send: where, which model, the messages and the settings.
-
-    ``max_total_tokens`` bounds what the call may use, prompt and completion, its structured-output
-    re-ask included (see :func:`airflow_provider_huggingface._internal.structured.reask_request`).
-    """
+    """A checked chat call, ready to send: where, which model, the messages and the settings."""
 
     where: str
     model: str | None
     messages: list[dict[str, Any]]
     generation: dict[str, Any]
-    max_total_tokens: int | None = None
 
     def __str__(self) -> str:
         from airflow_provider_huggingface._internal.images import describe, human_size
@@ -124,6 +128,67 @@ class ChatRequest:
         text = f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
         # Never the images themselves: a data URL can be megabytes.
         return text + (f", {images} image(s) of {human_size(image_bytes)} inline" if images else "")
+
+
+def build_request(
+    settings: ConnectionSettings,
+    *,
+    user_prompt: str | None,
+    system_prompt: str | None,
+    messages: list[dict[str, Any]] | None,
+    images: Any,
+    max_image_bytes: int | None,
+    model: str | None,
+    generation: dict[str, Any],
+) -> ChatRequest:
+    """The request of a chat call on this connection, every argument checked; see
+    :meth:`airflow_provider_huggingface.hooks.huggingface.HuggingFaceHook.prepare_chat`."""
+    from airflow_provider_huggingface._internal.connection import check_generation_settings
+    from airflow_provider_huggingface._internal.images import MAX_IMAGE_BYTES, attach_images, image_parts
+    from airflow_provider_huggingface.prompts.messages import check_messages, conversation
+
+    if user_prompt is not None and not isinstance(user_prompt, str):
+        raise ConfigurationError(f"user_prompt must be a string, not {type(user_prompt).__name__}.")
+    if messages is not None:
+        messages = check_messages(messages)
+    if (user_prompt is None and messages is None) or (user_prompt is not None and not user_prompt.strip()):
+        raise ConfigurationError(
+            "user_prompt is empty: give the model something to answer, e.g. "
+            "'Summarize this text: {{fetch.data}}'."
+        )
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
+    if model is not None and not isinstance(model, str):
+        raise ConfigurationError(
+            f"model={model!r} is not valid: it must be a model id string, e.g. model='{DEFAULT_MODEL}' "
+            "(or leave it out for the connection's default_model)."
+        )
+    texts = [("user_prompt", user_prompt or ""), ("system_prompt", system_prompt or "")]
+    texts += [(f"messages[{i}].content", m["content"]) for i, m in enumerate(messages or ())]
+    for field, text in texts:
+        check_encodable(field, text)
+    stop = generation.get("stop")
+    generation = {**generation, "stop": [stop] if isinstance(stop, str) else stop}
+    check_generation_settings(**generation)
+    turns = conversation(system_prompt=system_prompt, messages=messages, user_prompt=user_prompt)
+    parts = image_parts(images, max_bytes=MAX_IMAGE_BYTES if max_image_bytes is None else max_image_bytes)
+    return ChatRequest(
+        where=settings.where,
+        model=settings.resolve_model(model),
+        messages=attach_images(turns, parts),
+        generation={k: v for k, v in generation.items() if v is not None},
+    )
+
+
+def check_encodable(field: str, text: str) -> None:
+    """A lone surrogate (bytes decoded with surrogateescape) cannot be sent as JSON text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"{field} is not valid Unicode at character {exc.start}: {exc.reason}. Decode the data it "
+            "comes from with bytes.decode('utf-8', errors='replace')."
+        ) from None
 
 
 def no_usage() -> TokenUsage:
@@ -198,6 +263,18 @@ class StreamAccumulator:
             "finish_reason": self.finish_reason,
             "usage": self.usage,
         }
+
+
+def stream_result(chunks: Iterable[Any], model: str | None, log: TaskLog) -> ChatResult:
+    """A streamed reply gathered into the result a whole one gives, its lines logged as they come."""
+    lines = LineLogger(log)
+    acc = StreamAccumulator(model)
+    try:
+        for chunk in chunks:
+            lines.feed(acc.add(chunk))
+    finally:
+        lines.flush()
+    return acc.result()
 
 
 class LineLogger:

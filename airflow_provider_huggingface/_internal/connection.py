@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_huggingface._internal.validation import POSITIVE, Rule
 from airflow_provider_huggingface.exceptions import TOKENS_URL, ConfigurationError
 from airflow_provider_huggingface.provider_info import (
     CHAT_PROVIDERS,
@@ -90,13 +91,17 @@ class ConnectionSettings:
             base_url=base_url,
             provider=provider,
             bill_to=(str(extra.get("bill_to") or "").strip() or None),
-            timeout=_number(conn_id, extra, "timeout", DEFAULT_TIMEOUT, minimum=0, exclusive=True),
+            timeout=_number(conn_id, extra, "timeout", DEFAULT_TIMEOUT, POSITIVE),
             max_retries=int(
                 _number(
-                    conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0, maximum=20, integer=True
+                    conn_id,
+                    extra,
+                    "max_retries",
+                    DEFAULT_MAX_RETRIES,
+                    Rule(whole=True, minimum=0, maximum=20),
                 )
             ),
-            backoff=_number(conn_id, extra, "backoff", 1.0, minimum=0),
+            backoff=_number(conn_id, extra, "backoff", 1.0, Rule(minimum=0)),
             default_model=(str(extra.get("default_model") or "").strip() or None),
             warnings=warnings,
         )
@@ -193,37 +198,25 @@ def _check_router_token(conn_id: str, token: str | None) -> None:
         )
 
 
-def _number(
-    conn_id: str,
-    extra: dict[str, Any],
-    name: str,
-    default: float,
-    *,
-    minimum: float,
-    maximum: float = math.inf,
-    exclusive: bool = False,
-    integer: bool = False,
-) -> float:
+def _number(conn_id: str, extra: dict[str, Any], name: str, default: float, rule: Rule) -> float:
+    """An extra's number: the form's fields and environment variables may give it as text."""
     raw = extra.get(name)
     if raw is None or raw == "":
         return default
-    kind = "a whole number" if integer else "a number"
+    kind = "a whole number" if rule.whole else "a number"
     try:
         if isinstance(raw, bool):
             raise ValueError
         value = float(raw)
-        if not math.isfinite(value) or (integer and value != int(value)):
+        if not math.isfinite(value) or (rule.whole and value != int(value)):
             raise ValueError
     except (TypeError, ValueError):
         raise ConfigurationError(
             f"Connection '{conn_id}': extra '{name}' is {raw!r}, not {kind}. "
             f"Set it to {kind} such as {default:g}."
         ) from None
-    if value < minimum or (exclusive and value == minimum) or value > maximum:
-        bound = f"greater than {minimum:g}" if exclusive else f"at least {minimum:g}"
-        if maximum < math.inf:
-            bound += f" and at most {maximum:g}"
-        raise ConfigurationError(f"Connection '{conn_id}': extra '{name}' is {raw!r}; it must be {bound}.")
+    if not rule.allows(int(value) if rule.whole else value):
+        raise ConfigurationError(f"Connection '{conn_id}': extra '{name}' is {raw!r}; it must be {rule}.")
     return value
 
 
@@ -244,33 +237,25 @@ def check_generation_settings(
     stop: Any = None,
     seed: Any = None,
     response_format: Any = None,
+    **other: Any,
 ) -> None:
-    """Reject generation settings that no server accepts, before any request is sent."""
+    """Reject generation settings that no server accepts, before any request is sent.
 
-    def fail(name: str, value: Any, rule: str) -> None:
-        raise ConfigurationError(f"{name}={value!r} is not valid: {rule}.")
+    ``other`` settings (tools, tool_choice) are checked by those who add them.
+    """
+    from airflow_provider_huggingface._internal.validation import COUNT, check_number
 
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        fail("max_tokens", max_tokens, "it must be a whole number of at least 1")
-    if temperature is not None and (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not 0 <= temperature <= 2
-    ):
-        fail("temperature", temperature, "it must be a number from 0 to 2")
-    if top_p is not None and (
-        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
-    ):
-        fail("top_p", top_p, "it must be a number greater than 0 and at most 1")
+    check_number("max_tokens", max_tokens, COUNT)
+    check_number("temperature", temperature, Rule(minimum=0, maximum=2))
+    check_number("top_p", top_p, Rule(above=0, maximum=1))
+    check_number("seed", seed, Rule(whole=True))
     if stop is not None and not (
         isinstance(stop, str)
         or (isinstance(stop, (list, tuple)) and all(isinstance(s, str) and s for s in stop))
     ):
-        fail("stop", stop, "it must be a string or a list of non-empty strings")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        fail("seed", seed, "it must be a whole number")
+        raise ConfigurationError(
+            f"stop={stop!r} is not valid: it must be a string or a list of non-empty strings."
+        )
     if response_format is not None:
         _check_response_format(response_format)
 

@@ -7,21 +7,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.connection import ConnectionSettings
-    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 
-def check_connection(hook: HuggingFaceHook) -> tuple[bool, str]:
-    """:meth:`HuggingFaceHook.test_connection`: ``(ok, message)``, never an exception."""
-    try:
-        settings = hook.settings
-    except Exception as exc:
-        return False, str(exc)
-    ok, message = _test(hook, settings)
+def check_connection(settings: ConnectionSettings) -> tuple[bool, str]:
+    """The Test button's answer for a connection's settings: ``(ok, message)``, never an exception."""
+    ok, message = _test(settings)
     # What the connection ignores is news to whoever just filled it in, success or not.
     return ok, " ".join([message, *(f"Warning: {warning}" for warning in settings.warnings)])
 
 
-def _test(hook: HuggingFaceHook, settings: ConnectionSettings) -> tuple[bool, str]:
+def _test(settings: ConnectionSettings) -> tuple[bool, str]:
     try:
         if settings.base_url:
             return True, _probe_endpoint(settings)
@@ -29,7 +24,12 @@ def _test(hook: HuggingFaceHook, settings: ConnectionSettings) -> tuple[bool, st
 
         me = HfApi(token=settings.token).whoami()
     except Exception as exc:
-        return False, str(hook.map_error(exc))
+        from airflow_provider_huggingface._internal.error_mapping import map_error
+
+        error = map_error(
+            exc, model=None, where=settings.where, secrets=(settings.token,), timeout=settings.timeout
+        )
+        return False, str(error)
     token_name = ((me.get("auth") or {}).get("accessToken") or {}).get("displayName")
     suffix = f" with token '{token_name}'" if token_name else ""
     return True, f"Connected to Hugging Face as {me.get('name', 'unknown')}{suffix}."

@@ -10,17 +10,17 @@ provider says it does not support the model (a 400 saying so). Nothing else move
   back would hide it and run the DAG on another model every day until someone reads the log;
 - rate limits, timeouts and unreachable servers are retried by the one retry policy, not moved.
 
-:class:`ModelFallback` is the one place this is decided. The hook's ``chat``/``achat`` make one per
-call; a batch holds one for all its items, so that a model that failed is skipped for the rest of the
-batch (``achat(request, fallback=...)``).
+:class:`ModelFallback` is the one place this is decided; the chat steps
+(:func:`airflow_provider_huggingface._internal.chat_flow.chat_steps`) ask its models in turn. A chat
+call holds one of its own; a batch shares one among all its items (in its ``ChatSession``), so that
+a model that failed is skipped for the rest of the batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
@@ -31,12 +31,9 @@ from airflow_provider_huggingface.exceptions import (
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
 
-    from airflow_provider_huggingface._internal.chat import ChatRequest
     from airflow_provider_huggingface._internal.connection import ConnectionSettings
-
-T = TypeVar("T")
 _OWN_MODEL = "(the endpoint's own)"
 
 # The router: "The requested model 'x' is not supported by any provider you have enabled."; providers:
@@ -118,32 +115,6 @@ class ModelFallback:
             self.log.warning("Model %s cannot answer: %s; %s.", model or _OWN_MODEL, reason, then)
         return True
 
-    def run(self, request: ChatRequest, send: Callable[[ChatRequest], T]) -> T:
-        """``send(request)`` with the first model that can answer."""
-        error: HuggingFaceError | None = None
-        candidates = self.candidates(request.model)
-        for i, model in enumerate(candidates):
-            try:
-                return send(dataclasses.replace(request, model=model))
-            except HuggingFaceError as exc:
-                error = exc
-            if not self.failed(model, error, _next(candidates, i)):
-                raise error
-        raise self.exhausted(error)
-
-    async def arun(self, request: ChatRequest, send: Callable[[ChatRequest], Awaitable[T]]) -> T:
-        """The asynchronous twin of :meth:`run`."""
-        error: HuggingFaceError | None = None
-        candidates = self.candidates(request.model)
-        for i, model in enumerate(candidates):
-            try:
-                return await send(dataclasses.replace(request, model=model))
-            except HuggingFaceError as exc:
-                error = exc
-            if not self.failed(model, error, _next(candidates, i)):
-                raise error
-        raise self.exhausted(error)
-
     def exhausted(self, error: HuggingFaceError | None) -> HuggingFaceError:
         """The error to raise when no model could answer: the last one's, naming every model tried."""
         tried = "; ".join(f"{m or _OWN_MODEL}: {why}" for m, why in self.skipped.items())
@@ -160,7 +131,3 @@ class ModelFallback:
             request_id=error.request_id,
             server_message=error.server_message,
         )
-
-
-def _next(candidates: list[str | None], i: int) -> str | None:
-    return candidates[i + 1] if i + 1 < len(candidates) else None

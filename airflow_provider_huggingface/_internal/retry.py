@@ -4,22 +4,23 @@ The Hugging Face client never retries. We retry transient failures (429, 5xx, ti
 refused or reset connections) with exponential backoff and jitter, and honour the server's
 own ``Retry-After`` or a loading model's ``estimated_time``, capped so that a task never
 sleeps for an unbounded time. Permanent failures are raised at once.
+
+:func:`retrying` is the one retry loop, written as steps (see :mod:`._internal.steps`), so that
+the worker, the triggerer and a batch run the same loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_huggingface._internal.steps import Wait
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable, Generator
 
     from airflow_provider_huggingface.exceptions import HuggingFaceError
-
-T = TypeVar("T")
 
 
 class TaskLog(Protocol):
@@ -58,64 +59,48 @@ class RetryPolicy:
         return error.retryable and retry <= self.max_retries
 
 
-def _log_retry(log: TaskLog | None, retry: int, policy: RetryPolicy, error: HuggingFaceError, wait: float):
-    if log is not None:
-        cause = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
-        log.warning(
-            "Retry %d/%d in %.1f s after %s: %s",
-            retry,
-            policy.max_retries,
-            wait,
-            cause,
-            error.server_message or "",
-        )
-
-
-def call_with_retries(
-    call: Callable[[], T],
+def retrying(
+    request: Any,
     *,
     policy: RetryPolicy,
     map_error: Callable[[BaseException], HuggingFaceError],
     log: TaskLog | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run ``call`` under ``policy``; raise the mapped error when it fails for good."""
+    on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
+    admit: Callable[[], None] | None = None,
+) -> Generator[Any, Any, Any]:
+    """Steps that send ``request`` until it succeeds or fails for good; their value is the outcome.
+
+    :param request: the request step to yield (the driver sends it).
+    :param policy: how often and after how long to try again.
+    :param map_error: turns the client's exception into a :class:`HuggingFaceError`.
+    :param log: where each retry is announced (its number, its cause, the wait).
+    :param on_failure: told of each failed attempt, and whether it will be retried (a batch adapts
+        its concurrency; a budget gives back an attempt the server did not bill).
+    :param admit: called before each attempt; what it raises (a spent budget) ends the steps.
+    """
     retry = 0
     while True:
+        if admit is not None:
+            admit()
         try:
-            return call()
+            return (yield request)
         except Exception as exc:
             error = map_error(exc)
-        # Raised outside the except block: the client's exception (its request carries the token)
-        # must not ride along as __context__.
-        retry += 1
-        if not policy.should_retry(retry, error):
+        retry += 1  # raised outside the except block: the client's exception must not be its context
+        again = policy.should_retry(retry, error)
+        if on_failure is not None:
+            on_failure(error, again)
+        if not again:
             raise error
         wait = policy.delay(retry, error)
-        _log_retry(log, retry, policy, error, wait)
-        sleep(wait)
-
-
-async def async_call_with_retries(
-    call: Callable[[], Awaitable[T]],
-    *,
-    policy: RetryPolicy,
-    map_error: Callable[[BaseException], HuggingFaceError],
-    log: TaskLog | None = None,
-    on_retry: Callable[[HuggingFaceError], None] | None = None,
-) -> T:
-    """The asynchronous twin of :func:`call_with_retries`, for triggers and batches."""
-    retry = 0
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            error = map_error(exc)
-        retry += 1  # outside the except block, as in call_with_retries
-        if not policy.should_retry(retry, error):
-            raise error
-        if on_retry is not None:
-            on_retry(error)
-        wait = policy.delay(retry, error)
-        _log_retry(log, retry, policy, error, wait)
-        await asyncio.sleep(wait)
+        if log is not None:
+            cause = f"HTTP {error.status_code}" if error.status_code else type(error).__name__
+            log.warning(
+                "Retry %d/%d in %.1f s after %s: %s",
+                retry,
+                policy.max_retries,
+                wait,
+                cause,
+                error.server_message or "",
+            )
+        yield Wait(wait)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from airflow_provider_huggingface.exceptions import StructuredOutputError
 
 if TYPE_CHECKING:
+    from airflow_provider_huggingface._internal.budget import Budget
     from airflow_provider_huggingface._internal.chat import ChatRequest, TokenUsage
 
 # Models often wrap JSON in a Markdown fence, alone or after a sentence.
@@ -86,22 +86,25 @@ def reask(messages: list[dict[str, str]], reply: str, error: StructuredOutputErr
 
 
 def reask_request(
-    request: ChatRequest, first: TokenUsage | None, error: StructuredOutputError
+    request: ChatRequest, first: TokenUsage | None, error: StructuredOutputError, budget: Budget
 ) -> ChatRequest:
-    """The re-ask's request under the call's ``max_total_tokens``: it may generate what the first call
-    left, less the first call's tokens again (its prompt repeats the first prompt and reply).
+    """The re-ask's request, if the task's budget allows it: a further request under ``max_calls``,
+    and under ``max_total_tokens`` room for the first call's tokens again (the re-ask's prompt repeats
+    the first prompt and reply) and one more.
 
     :raises StructuredOutputError: the first call's, saying that the budget leaves no room to ask again.
     """
-    budget = request.max_total_tokens
-    if budget is None:
+    spent = budget.spent()
+    if spent is not None:
+        raise StructuredOutputError(f"{error} Not asked again: {spent}. Raise the budget to allow a re-ask.")
+    left = budget.tokens_left()
+    if left is None:
         return request
-    spent = first["total_tokens"] if first else 0
-    left = budget - 2 * spent
-    if left < 1:
+    resent = first["total_tokens"] if first else 0
+    if left - resent < 1:
         raise StructuredOutputError(
-            f"{error} Not asked again: max_total_tokens={budget} leaves no room after the first call's "
-            f"{spent} tokens (asking again resends them). Raise max_total_tokens, or lower max_tokens."
+            f"{error} Not asked again: max_total_tokens={budget.max_total_tokens} leaves no room after the "
+            f"first call's {resent} tokens (asking again resends them). Raise max_total_tokens, or lower "
+            "max_tokens."
         )
-    cap = min(request.generation.get("max_tokens") or left, left)
-    return dataclasses.replace(request, generation={**request.generation, "max_tokens": cap})
+    return request

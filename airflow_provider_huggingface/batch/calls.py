@@ -1,7 +1,7 @@
 """How the calls of a batch meet its limits, apart from the run itself (see
 :mod:`airflow_provider_huggingface.batch.engine`): each attempt takes a slot of the adaptive limit
-and waits for the pacer, an attempt is refused once the batch stopped, the hook's retry lines are
-capped, and the run's event loop is started from synchronous code."""
+and waits for the pacer, an attempt is refused once the batch stopped, the retry lines are capped,
+and the run's event loop is started from synchronous code."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_huggingface.exceptions import HuggingFacePermanentError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from huggingface_hub import AsyncInferenceClient
 
-    from airflow_provider_huggingface.batch.engine import BatchRun
+    from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
+    from airflow_provider_huggingface.batch.pacing import TokenBucket
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 
 def run_to_end(coroutine: Any) -> Any:
@@ -32,18 +36,32 @@ def run_to_end(coroutine: Any) -> Any:
 class LimitedClient:
     """The shared client as the batch's calls see it: each attempt, retries included, takes a slot.
 
-    The hook retries inside ``achat``. A slot per attempt rather than per call keeps a call that
-    sleeps before its retry from holding a slot, and sends the retry through the limit and the
-    server's Retry-After like any new call, rather than in a wave with the calls it failed with.
-    The limiter hears of a failed attempt before its slot is passed on.
+    A slot per attempt rather than per call keeps a call that sleeps before its retry from holding
+    a slot, and sends the retry through the limit and the server's Retry-After like any new call,
+    rather than in a wave with the calls it failed with. The limiter hears of a failed attempt
+    before its slot is passed on.
+
+    :param client: the client that sends.
+    :param limiter: the batch's adaptive concurrency limit.
+    :param pacer: the batch's pacing of attempt starts, if any.
+    :param map_error: reads a failed attempt's status and Retry-After for the limiter.
+    :param stopped: why the batch stopped, or None while it runs.
     """
 
-    def __init__(self, client: AsyncInferenceClient, batch: BatchRun) -> None:
+    def __init__(
+        self,
+        client: AsyncInferenceClient,
+        *,
+        limiter: AdaptiveLimiter,
+        pacer: TokenBucket | None,
+        map_error: Callable[[BaseException], HuggingFaceError],
+        stopped: Callable[[], str | None],
+    ) -> None:
         self._client = client
-        self._limiter = batch.limiter
-        self._pacer = batch.pacer
-        self._hook = batch.hook
-        self._batch = batch
+        self._limiter = limiter
+        self._pacer = pacer
+        self._map_error = map_error
+        self._stopped = stopped
 
     async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
         async with self._limiter.slot() as slot:
@@ -51,12 +69,12 @@ class LimitedClient:
                 # In the slot, so that a wave of waiters let through at once still starts one by one.
                 await self._pacer.wait()
                 slot.restart()
-            if self._batch.stop_reason is not None:  # decided while this attempt waited for its slot
+            if self._stopped() is not None:  # decided while this attempt waited for its slot
                 raise BatchStopped("The batch stopped.")
             try:
                 output = await self._client.chat_completion(*args, **kwargs)
             except Exception as exc:
-                slot.failed(self._hook.map_error(exc))  # its status and Retry-After; achat maps it too
+                slot.failed(self._map_error(exc))  # its status and Retry-After; the steps map it too
                 raise
             slot.succeeded()
             return output

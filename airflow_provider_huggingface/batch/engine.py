@@ -3,20 +3,22 @@ a pool of workers sending one chat completion per input under an adaptive concur
 handing each outcome on as it arrives, stopping early when every remaining call would fail alike
 or the budget is spent, and reporting progress.
 
-It knows nothing of operators: it is handed its :class:`BatchSettings`, a hook to call, the
-requests as an iterator, where outcomes go and a logger."""
+It knows nothing of operators: it is handed its :class:`BatchSettings`, a hook to call, the calls'
+shared session (fallback models, budget), the requests as an iterator, where outcomes go and a
+logger."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_huggingface._internal.chat import add_usage, no_usage
 from airflow_provider_huggingface._internal.http_logs import quiet_http_logs
-from airflow_provider_huggingface.batch.calls import BatchStopped, FirstWarnings, LimitedClient
+from airflow_provider_huggingface.batch.calls import BatchStopped, LimitedClient
 from airflow_provider_huggingface.exceptions import (
+    BudgetExhaustedError,
     HuggingFaceError,
     HuggingFacePermanentError,
     InvalidTokenError,
@@ -30,11 +32,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from logging import Logger
 
-    from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
-    from airflow_provider_huggingface._internal.fallback import ModelFallback
+    from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
+    from airflow_provider_huggingface._internal.chat_flow import ChatSession
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.batch.pacing import TokenBucket
-    from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
+    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 # Failures about the connection or the model, not the item: every other item would fail alike.
 _FATAL = (
@@ -48,11 +50,6 @@ _FATAL = (
 _BREAKER = 10
 _LOGGED_FAILURES = 5  # failures logged one by one; the rest are counted in the progress lines
 _QUOTED_FAILURES = 3  # failures quoted in the task's error message
-_LOGGED_RETRIES = 5  # the hook's retry lines let through; the rest are counted in the progress lines
-
-
-def error_entry(index: int, kind: str, message: str, status_code: int | None = None) -> dict[str, Any]:
-    return {"index": index, "error": {"class": kind, "message": message, "status_code": status_code}}
 
 
 @dataclass(frozen=True)
@@ -62,16 +59,14 @@ class BatchSettings:
     :param max_concurrency: the most calls in flight (the adaptive limit starts here).
     :param max_calls_per_second: the most attempts started a second (retries included); None: unpaced.
     :param max_failed_fraction: the share of items that may fail before the batch stops and fails.
-    :param max_total_tokens: stop starting calls once the replies' tokens reach this many.
-    :param max_calls: stop starting calls once this many items were sent (answers of earlier tries count).
     :param progress_interval: seconds between two progress lines.
+
+    The budget (``max_calls``, ``max_total_tokens``) is the calls' session's.
     """
 
     max_concurrency: int = 8
     max_calls_per_second: float | None = None
     max_failed_fraction: float = 0.0
-    max_total_tokens: int | None = None
-    max_calls: int | None = None
     progress_interval: float = 5.0
 
 
@@ -80,7 +75,7 @@ class Outcomes(Protocol):
 
     def answered(self, index: int, item: Any, result: ChatResult) -> None: ...
 
-    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None: ...
+    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None: ...
 
 
 class BatchRun:
@@ -90,25 +85,27 @@ class BatchRun:
     workers free up: memory holds the calls in flight, not the batch.
 
     :param hook: the hook whose ``achat`` sends each call.
+    :param session: what every call shares: the fallback models, the budget (earlier tries' answers
+        counted in it already), where retry lines go.
     :param requests: ``(index, input, request)`` for each item to send, in order.
     :param total: the number of items in the batch, answered ones of earlier tries included.
     :param outcomes: told of each answer and each failure as it arrives.
     :param settings: limits and budgets.
     :param log: where progress and failures are logged.
-    :param reused: items answered by earlier tries (not sent again), and ``reused_usage`` their tokens.
+    :param reused: items answered by earlier tries (not sent again).
     """
 
     def __init__(
         self,
         *,
         hook: HuggingFaceHook,
+        session: ChatSession,
         requests: Iterator[tuple[int, Any, ChatRequest]],
         total: int,
         outcomes: Outcomes,
         settings: BatchSettings,
         log: Logger | Any,
         reused: int = 0,
-        reused_usage: TokenUsage | None = None,
     ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
         from airflow_provider_huggingface.batch.pacing import TokenBucket
@@ -124,7 +121,6 @@ class BatchRun:
             None if settings.max_calls_per_second is None else TokenBucket(settings.max_calls_per_second)
         )
         self.reused = reused
-        self.usage: TokenUsage = reused_usage or no_usage()
         self.sent = 0
         self.succeeded = 0
         self.failures: list[int] = []  # indices, in the order they failed
@@ -135,11 +131,12 @@ class BatchRun:
         self.stop_reason: str | None = None
         self.budget_reached = False  # the stop was the budget's, not the failures'
         self.started = time.monotonic()
-        self.retry_log = FirstWarnings(hook.log, _LOGGED_RETRIES)
         self.fatal: HuggingFaceError | None = None  # a failure about the connection or model
         self._exhausted = False
-        #: The models to ask in turn, shared by every call so that a model that failed stays skipped.
-        self.fallback: ModelFallback | None = None
+        # The model was checked once for the whole batch (see batch.runner): not again per call.
+        self.session = dataclasses.replace(
+            session, validate_model=False, report=False, on_failure=self._attempt_failed
+        )
 
     @property
     def done(self) -> int:
@@ -160,7 +157,13 @@ class BatchRun:
 
     async def _run(self) -> None:
         async with self.hook.get_async_client() as own:
-            client = LimitedClient(own, self)
+            client = LimitedClient(
+                own,
+                limiter=self.limiter,
+                pacer=self.pacer,
+                map_error=self.hook.map_error,
+                stopped=lambda: self.stop_reason,
+            )
             progress = asyncio.create_task(self._progress())
             workers = [
                 asyncio.create_task(self._worker(client))
@@ -179,7 +182,7 @@ class BatchRun:
         """The next item to send, or None when there is none or the batch must stop starting calls."""
         if self.stop_reason is not None or self._exhausted:
             return None
-        budget = self._budget_spent()
+        budget = self.session.budget.spent()
         if budget is not None:
             self.stop_reason, self.budget_reached = f"budget reached: {budget}", True
             self.log.warning("Not starting more calls: %s", budget)
@@ -191,44 +194,27 @@ class BatchRun:
             self.sent += 1
         return following
 
-    def _budget_spent(self) -> str | None:
-        settings = self.settings
-        if settings.max_calls is not None and self.reused + self.sent >= settings.max_calls:
-            return f"max_calls={settings.max_calls} calls made"
-        if settings.max_total_tokens is not None and self.usage["total_tokens"] >= settings.max_total_tokens:
-            return f"{self.usage['total_tokens']} tokens used of max_total_tokens={settings.max_total_tokens}"
-        return None
-
     async def _worker(self, client: LimitedClient) -> None:
         while (following := self._next()) is not None:
             index, item, request = following
             try:
-                result = await self.hook.achat(
-                    request,
-                    client=client,  # type: ignore[arg-type]  # stands in for AsyncInferenceClient
-                    on_retry=self._retried,
-                    report=False,
-                    retry_log=self.retry_log,
-                    fallback=self.fallback,
-                )
-            except BatchStopped:
+                # A LimitedClient stands in for the AsyncInferenceClient: it has its chat_completion.
+                result = await self.hook.achat(request, client=client, session=self.session)  # type: ignore[arg-type]
+            except (BatchStopped, BudgetExhaustedError):
                 self.sent -= 1
                 return  # counted as not sent
             except HuggingFaceError as error:
                 self._failed(index, item, error)
             else:
-                # achat has counted the tokens in Airflow's metrics already.
+                # The steps have counted its tokens in the budget and in Airflow's metrics already.
                 self.succeeded += 1
-                self.usage = add_usage(self.usage, result.get("usage")) or self.usage
                 self.outcomes.answered(index, item, result)
 
-    def _retried(self, error: HuggingFaceError) -> None:
-        self.retries += 1
+    def _attempt_failed(self, error: HuggingFaceError, retried: bool) -> None:
+        self.retries += retried
 
     def _failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
-        self.outcomes.failed(
-            index, item, error_entry(index, type(error).__name__, str(error), error.status_code)
-        )
+        self.outcomes.failed(index, item, error)
         self.failures.append(index)
         self.failure_classes.add(type(error).__name__)
         self.all_permanent = self.all_permanent and isinstance(error, HuggingFacePermanentError)
@@ -291,8 +277,14 @@ class BatchRun:
             "failed": len(self.failures),
             "not_sent": self.not_sent,
             "reused": self.reused,
-            "usage": dict(self.usage),
+            "usage": dict(self.session.budget.usage),
         }
+
+    @staticmethod
+    def empty_summary(total: int = 0) -> dict[str, Any]:
+        """The summary of a batch that sent nothing."""
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        return {"total": total, "succeeded": 0, "failed": 0, "not_sent": total, "reused": 0, "usage": usage}
 
     def not_sent_message(self) -> str:
         if self.budget_reached:

@@ -4,9 +4,8 @@ The limit starts at its maximum. A call answered 429 or 503 halves it: multiplic
 decrease, at most once per generation, i.e. only for a call sent after the last decrease, so
 that a burst of 429s from calls that were all in flight together counts once. Each success of a
 call sent under the current limit adds ``1/limit``: additive increase, about one slot per round
-trip of the calls in flight, up to the maximum. A "call" is whatever holds a slot: a whole call
-with its retries (tell 429s through :meth:`Slot.on_retry`), or, as the batch operator does, each
-attempt of it, so that a call waiting to retry holds no slot.
+trip of the calls in flight, up to the maximum. A "call" is whatever holds a slot: as the batch
+operator uses it, each attempt of a call, so that a call waiting to retry holds no slot.
 
 A rate limit makes probing expensive: a server that admits 10 calls a second at 0.1 s each
 allows one call in flight, and each probe at two costs a 429 and a Retry-After wait. So:
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 THROTTLE_STATUSES = frozenset({429, 503})
 
@@ -51,9 +49,8 @@ class AdaptiveLimiter:
     """How many calls may be in flight at once, learnt from the server's answers.
 
     ``async with limiter.slot() as slot:`` waits for a free slot; inside, tell the outcome with
-    ``slot.succeeded()`` or ``slot.failed(error)``, and pass ``slot.on_retry`` to a retry loop
-    that runs inside the slot. A new slot is granted only while fewer than :attr:`slots`
-    calls hold one (after a decrease the calls already in flight finish first) and the
+    ``slot.succeeded()`` or ``slot.failed(error)``. A new slot is granted only while fewer than
+    :attr:`slots` calls hold one (after a decrease the calls already in flight finish first) and the
     server's Retry-After has passed.
 
     :param max_limit: the most calls in flight, and the starting limit.
@@ -236,11 +233,6 @@ class Slot:
     def restart(self) -> None:
         """The call starts only now, after a wait inside the slot: time it from here."""
         self.started = self.limiter._clock()
-
-    def on_retry(self, error: HuggingFaceError) -> None:
-        """The retry loop's callback: a 429 or 503 about to be retried lowers the limit."""
-        if is_throttle(error):
-            self.limiter._throttled(self, error)
 
     def succeeded(self) -> None:
         """The call succeeded: the limit grows by ``1/limit``."""

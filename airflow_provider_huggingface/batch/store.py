@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import lines
 from airflow_provider_huggingface._internal.chat import add_usage, no_usage
-from airflow_provider_huggingface.batch.engine import error_entry
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -30,9 +29,19 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 # The XCom object storage backend's setting; its folder also holds batches' replies by default.
 XCOM_STORAGE = ("common.io", "xcom_objectstorage_path")
+
+
+def error_entry(index: int, kind: str, message: str, status_code: int | None = None) -> dict[str, Any]:
+    """An item's failure, as the XCom's results and the file's lines hold it."""
+    return {"index": index, "error": {"class": kind, "message": message, "status_code": status_code}}
+
+
+def failure(index: int, error: HuggingFaceError) -> dict[str, Any]:
+    return error_entry(index, type(error).__name__, str(error), error.status_code)
 
 
 def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
@@ -156,8 +165,8 @@ class ReplyFile:
     def answered(self, index: int, item: Any, result: ChatResult) -> None:
         self._write({"index": index, "input": item, **result})
 
-    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
-        self._write({"index": index, "input": item, "error": entry["error"]})
+    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
+        self._write({"index": index, "input": item, "error": failure(index, error)["error"]})
 
     def _write(self, entry: dict[str, Any]) -> None:
         self._out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
@@ -178,8 +187,8 @@ class InMemoryResults:
     def answered(self, index: int, item: Any, result: ChatResult) -> None:
         self._results[index] = dict(result)  # a ChatResult, among error entries
 
-    def failed(self, index: int, item: Any, entry: dict[str, Any]) -> None:
-        self._results[index] = entry
+    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
+        self._results[index] = failure(index, error)
 
     def results(self, not_sent_message: str) -> list[dict[str, Any]]:
         return [

@@ -160,10 +160,8 @@ class _HuggingFaceBranchDecoratedOperator(_PromptFunctionOperator, HuggingFaceBr
 def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
     """Wrap a function that returns a user prompt into a :class:`HuggingFaceChatOperator`.
 
-    The decorator's keyword arguments are the operator's (``system_prompt``, ``model``,
-    ``hf_conn_id``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
-    ``response_format``, ``fallback_models``, ``stream``, ``validate_model``, ``deferrable``) and
-    BaseOperator's; ``user_prompt`` is what the function returns.
+    The decorator's keyword arguments are the operator's and BaseOperator's; ``user_prompt`` is what
+    the function returns.
 
     :param python_callable: the function to decorate.
     """
@@ -178,8 +176,8 @@ def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: A
     """Wrap a function that returns a user prompt into a :class:`HuggingFaceBranchOperator`: the model
     chooses which downstream tasks run.
 
-    The decorator's keyword arguments are the operator's (``choices``, ``allow_multiple``,
-    ``default_choice``, ``system_prompt``, ``messages``, ``images``, ``model``, ...) and BaseOperator's.
+    The decorator's keyword arguments are the operator's and BaseOperator's; ``user_prompt`` is what
+    the function returns.
 
     :param python_callable: the function to decorate.
     """

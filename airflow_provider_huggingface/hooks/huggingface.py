@@ -2,71 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface._internal.airflow_compat import (
-    AirflowNotFoundException,
-    BaseHook,
-    run_blocking,
-)
-from airflow_provider_huggingface._internal.chat import (
-    ChatRequest,
-    ChatResult,
-    LineLogger,
-    StreamAccumulator,
-    add_usage,
-    completion_result,
-    count_tokens,
-)
-from airflow_provider_huggingface._internal.connection import (
-    ConnectionSettings,
-    check_generation_settings,
-    unreadable_env_connection,
-)
-from airflow_provider_huggingface._internal.error_mapping import map_error
-from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
-from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
-from airflow_provider_huggingface._internal.images import MAX_IMAGE_BYTES, attach_images, image_parts
-from airflow_provider_huggingface._internal.retry import (
-    RetryPolicy,
-    async_call_with_retries,
-    call_with_retries,
-)
-from airflow_provider_huggingface._internal.structured import parse_reply, reask, reask_request, wants_json
-from airflow_provider_huggingface.exceptions import (
-    ConfigurationError,
-    HuggingFaceError,
-    StructuredOutputError,
-)
-from airflow_provider_huggingface.prompts.messages import check_messages, conversation
-from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
-
-__all__ = ["ChatRequest", "HuggingFaceHook", "completion_result", "count_tokens"]
+from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoundException, BaseHook
+from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
+    from airflow_provider_huggingface._internal.budget import Budget
+    from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
+    from airflow_provider_huggingface._internal.chat_flow import Ask, ChatSession
+    from airflow_provider_huggingface._internal.connection import ConnectionSettings
+    from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
 
-def _check_encodable(field: str, text: str) -> None:
-    """A lone surrogate (bytes decoded with surrogateescape) cannot be sent as JSON text."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ConfigurationError(
-            f"{field} is not valid Unicode at character {exc.start}: {exc.reason}. Decode the data it "
-            "comes from with bytes.decode('utf-8', errors='replace')."
-        ) from None
-
-
-def _log_reask(log: Any, error: StructuredOutputError) -> None:
-    """The one line that says a second, billed call follows: the same on every path."""
-    log.warning("Asking once more for JSON that fits: %s", error)
+# A DAG file imports this module at every parse: everything below but Airflow's BaseHook and the
+# exceptions is imported where it is used, when a task runs.
 
 
 class HuggingFaceHook(BaseHook):
@@ -85,6 +42,8 @@ class HuggingFaceHook(BaseHook):
         super().__init__(**kwargs)
         self.hf_conn_id = hf_conn_id
 
+    # --- the connection
+
     @functools.cached_property
     def settings(self) -> ConnectionSettings:
         """The connection's checked settings, read once."""
@@ -92,11 +51,20 @@ class HuggingFaceHook(BaseHook):
         return self._read_settings()
 
     def _read_settings(self) -> ConnectionSettings:
+        from airflow_provider_huggingface._internal.connection import ConnectionSettings
+
         try:
             conn = self.get_connection(self.hf_conn_id)
         except AirflowNotFoundException:
             raise self._missing_connection() from None
-        return self._checked(ConnectionSettings.from_connection(conn))
+        settings = ConnectionSettings.from_connection(conn)
+        if settings.token:
+            from airflow_provider_huggingface._internal.airflow_compat import mask_secret
+
+            mask_secret(settings.token)
+        for warning in settings.warnings:
+            self.log.warning("%s", warning)
+        return settings
 
     def _check_conn_id(self) -> None:
         conn_id = self.hf_conn_id
@@ -107,6 +75,8 @@ class HuggingFaceHook(BaseHook):
             )
 
     def _missing_connection(self) -> ConfigurationError:
+        from airflow_provider_huggingface._internal.connection import unreadable_env_connection
+
         conn_id = self.hf_conn_id
         unreadable = unreadable_env_connection(conn_id)
         if unreadable:
@@ -117,18 +87,39 @@ class HuggingFaceHook(BaseHook):
             '\'{"conn_type": "huggingface", "password": "hf_..."}\', or name another one with hf_conn_id.'
         )
 
-    def _checked(self, settings: ConnectionSettings) -> ConnectionSettings:
-        if settings.token:
-            from airflow_provider_huggingface._internal.airflow_compat import mask_secret
+    async def aget_settings(self) -> ConnectionSettings:
+        """:attr:`settings`, read without blocking an event loop (triggerer, batches).
 
-            mask_secret(settings.token)
-        for warning in settings.warnings:
-            self.log.warning("%s", warning)
-        return settings
+        The lookup, the extra's parsing and the token's masking all ask Airflow's supervisor
+        synchronously, so they run together in a worker thread (see ``run_blocking``).
+        """
+        if "settings" not in self.__dict__:
+            from airflow_provider_huggingface._internal.airflow_compat import run_blocking
+            from airflow_provider_huggingface._internal.client_pool import current_pool
+
+            self._check_conn_id()
+            # Triggers that start together read their connection once: each read is a supervisor round trip.
+            self.__dict__["settings"] = await current_pool().read_once(
+                self.hf_conn_id, lambda: run_blocking(self._read_settings)
+            )
+        return self.settings
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        from airflow_provider_huggingface._internal.retry import RetryPolicy
+
         return RetryPolicy(max_retries=self.settings.max_retries, base_delay=self.settings.backoff)
+
+    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
+        """This connection's view of the provider's one error mapper."""
+        from airflow_provider_huggingface._internal.error_mapping import map_error
+
+        settings = self.settings
+        return map_error(
+            error, model=model, where=settings.where, secrets=(settings.token,), timeout=settings.timeout
+        )
+
+    # --- clients
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -155,95 +146,38 @@ class HuggingFaceHook(BaseHook):
 
         return AsyncInferenceClient(**self._client_kwargs())
 
-    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
-        """This connection's view of :func:`airflow_provider_huggingface.exceptions.map_error`."""
-        settings = self.settings
-        return map_error(
-            error, model=model, where=settings.where, secrets=(settings.token,), timeout=settings.timeout
-        )
-
-    async def aget_settings(self) -> ConnectionSettings:
-        """:attr:`settings`, read without blocking an event loop (triggerer, batches).
-
-        The lookup, the extra's parsing and the token's masking all ask Airflow's supervisor
-        synchronously, so they run together in a worker thread (see ``run_blocking``).
-        """
-        if "settings" not in self.__dict__:
-            from airflow_provider_huggingface._internal.client_pool import current_pool
-
-            self._check_conn_id()
-            # Triggers that start together read their connection once: each read is a supervisor round trip.
-            self.__dict__["settings"] = await current_pool().read_once(self.hf_conn_id, self._aread_settings)
-        return self.settings
-
-    async def _aread_settings(self) -> ConnectionSettings:
-        return await run_blocking(self._read_settings)
+    # --- what a chat sends
 
     def prepare_chat(
         self,
         *,
         user_prompt: str | None = None,
         system_prompt: str | None = None,
-        messages: list[dict[str, str]] | None = None,
+        messages: list[dict[str, Any]] | None = None,
         images: Any = None,
-        max_image_bytes: int = MAX_IMAGE_BYTES,
+        max_image_bytes: int | None = None,
         model: str | None = None,
-        stop: str | list[str] | None = None,
-        max_total_tokens: int | None = None,
         **generation: Any,
     ) -> ChatRequest:
         """Check a chat call's arguments and build what will be sent. Nothing is sent yet.
 
         The conversation is ``system_prompt``, then ``messages`` (``{"role", "content"}`` dicts,
         already rendered), then ``user_prompt``; ``images`` are attached to its last user turn
-        (see :mod:`airflow_provider_huggingface._internal.images`). ``max_total_tokens`` bounds the
-        call's ``max_tokens`` and its structured-output re-ask. Every mistake found here is a
-        :class:`ConfigurationError`.
+        (see :mod:`airflow_provider_huggingface._internal.images`). ``generation`` holds the
+        generation settings (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
+        ``response_format``). Every mistake found here is a :class:`ConfigurationError`.
         """
-        if user_prompt is not None and not isinstance(user_prompt, str):
-            raise ConfigurationError(f"user_prompt must be a string, not {type(user_prompt).__name__}.")
-        if messages is not None:
-            messages = check_messages(messages)
-        if (user_prompt is None and messages is None) or (
-            user_prompt is not None and not user_prompt.strip()
-        ):
-            raise ConfigurationError(
-                "user_prompt is empty: give the model something to answer, e.g. "
-                "'Summarize this text: {{fetch.data}}'."
-            )
-        if system_prompt is not None and not isinstance(system_prompt, str):
-            raise ConfigurationError(f"system_prompt must be a string, not {type(system_prompt).__name__}.")
-        if model is not None and not isinstance(model, str):
-            raise ConfigurationError(
-                f"model={model!r} is not valid: it must be a model id string, e.g. model='{DEFAULT_MODEL}' "
-                "(or leave it out for the connection's default_model)."
-            )
-        texts = [("user_prompt", user_prompt or ""), ("system_prompt", system_prompt or "")]
-        texts += [(f"messages[{i}].content", m["content"]) for i, m in enumerate(messages or ())]
-        for field, text in texts:
-            _check_encodable(field, text)
-        stop = [stop] if isinstance(stop, str) else stop
-        check_generation_settings(stop=stop, **generation)
-        turns = conversation(system_prompt=system_prompt, messages=messages, user_prompt=user_prompt)
-        turns = attach_images(turns, image_parts(images, max_bytes=max_image_bytes))
-        settings = self.settings
-        generation["stop"] = stop
-        if max_total_tokens is not None:
-            if (
-                isinstance(max_total_tokens, bool)
-                or not isinstance(max_total_tokens, int)
-                or max_total_tokens < 1
-            ):
-                raise ConfigurationError(
-                    f"max_total_tokens={max_total_tokens!r}: give a whole number of tokens, at least 1."
-                )
-            generation["max_tokens"] = min(generation.get("max_tokens") or max_total_tokens, max_total_tokens)
-        return ChatRequest(
-            where=settings.where,
-            model=settings.resolve_model(model),
-            messages=turns,
-            generation={k: v for k, v in generation.items() if v is not None},
-            max_total_tokens=max_total_tokens,
+        from airflow_provider_huggingface._internal.chat import build_request
+
+        return build_request(
+            self.settings,
+            user_prompt=user_prompt,
+            system_prompt=system_prompt,
+            messages=messages,
+            images=images,
+            max_image_bytes=max_image_bytes,
+            model=model,
+            generation=generation,
         )
 
     def validate_model(self, request: ChatRequest) -> None:
@@ -254,215 +188,189 @@ class HuggingFaceHook(BaseHook):
 
             check_model(request.model, self.settings, self.log, images=describe(request.messages)[1])
 
+    def route_lookup(self, model: str | None) -> Callable[[], None] | None:
+        """The blocking look-up of a named provider's model mapping, if the call needs one.
+
+        huggingface_hub asks the Hub for it on a model's first call (cached per process); the steps
+        make it a call of its own, so that under an event loop it runs in a thread instead of
+        stalling every other trigger.
+        """
+        settings = self.settings
+        if settings.base_url or settings.provider == "auto" or not model:
+            return None
+        from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
+
+        def lookup() -> None:
+            # A failure here is met again by the call itself, which maps it.
+            try:
+                prepare_provider_mapping(settings.provider, model)
+            except Exception as exc:
+                self.log.debug("Provider mapping look-up failed (%s); the call will say why.", type(exc))
+
+        return lookup
+
+    def chat_session(
+        self,
+        request: ChatRequest,
+        *,
+        fallback_models: Sequence[str] | None = None,
+        validate_model: bool = False,
+        budget: Budget | None = None,
+        max_calls: int | None = None,
+        max_total_tokens: int | None = None,
+        log: TaskLog | None = None,
+        report: bool = True,
+        on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
+    ) -> ChatSession:
+        """What the calls of one task share: the models to ask in turn (the request's, then
+        ``fallback_models``, checked), the budget, where their lines go. A batch makes one for all
+        its items, so that a model that could not answer is skipped for the rest of the batch.
+
+        :param budget: a budget shared with other calls; else one of ``max_calls`` and
+            ``max_total_tokens`` (see :class:`airflow_provider_huggingface._internal.budget.Budget`).
+        """
+        from airflow_provider_huggingface._internal.budget import Budget
+        from airflow_provider_huggingface._internal.chat_flow import ChatSession
+        from airflow_provider_huggingface._internal.fallback import ModelFallback, check_fallback_models
+
+        fallbacks = check_fallback_models(fallback_models, self.settings)
+        log = log or self.log
+        return ChatSession(
+            fallback=ModelFallback([request.model, *fallbacks], log=log),
+            budget=budget or Budget.checked(max_calls=max_calls, max_total_tokens=max_total_tokens),
+            log=log,
+            validate_model=validate_model,
+            report=report,
+            on_failure=on_failure,
+        )
+
+    def resolve_request(self, request: ChatRequest, session: ChatSession) -> ChatRequest:
+        """The request as it would be sent first, with the first model that passes the Hub's check
+        (with ``session.validate_model``); nothing is sent. A deferred operator checks its model in the
+        worker this way, and a batch once for all its items."""
+        from airflow_provider_huggingface._internal.budget import Budget
+        from airflow_provider_huggingface._internal.chat_flow import chat_steps
+        from airflow_provider_huggingface._internal.steps import first_request
+
+        # The steps admit their first request to the budget before handing it over: it is not sent here.
+        unbilled = dataclasses.replace(session, budget=Budget())
+        ask = first_request(chat_steps(request, unbilled, self))
+        return request if ask is None else ask.request
+
+    # --- the calls: the same steps, driven in a worker or in an event loop
+
     def chat(
         self,
+        request: ChatRequest | None = None,
         *,
-        user_prompt: str | None = None,
-        system_prompt: str | None = None,
-        messages: list[dict[str, str]] | None = None,
-        images: Any = None,
-        max_image_bytes: int = MAX_IMAGE_BYTES,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
-        seed: int | None = None,
-        response_format: dict[str, Any] | None = None,
         stream: bool = False,
+        session: ChatSession | None = None,
         validate_model: bool = False,
         fallback_models: Sequence[str] | None = None,
+        max_calls: int | None = None,
         max_total_tokens: int | None = None,
+        **prompt: Any,
     ) -> ChatResult:
         """Send a conversation; return ``{"text", "model", "finish_reason", "usage"}``.
 
-        The conversation is built as :meth:`prepare_chat` says: ``system_prompt``, ``messages``,
-        ``user_prompt``, with ``images`` on the last user turn.
+        Give a request built by :meth:`prepare_chat`, or its arguments (``user_prompt``,
+        ``system_prompt``, ``messages``, ``images``, ``model``, the generation settings). With
+        ``stream=True`` the reply reaches the task log line by line as it is generated; the result is
+        the same. Transient failures are retried under the connection's policy. With
+        ``validate_model=True`` a router call first asks the Hub whether the model can chat. With a
+        JSON ``response_format`` the result also holds ``"json"``, the parsed reply, asked for once
+        more when it does not fit. When the model itself cannot answer (not found, gone, still
+        loading), each of ``fallback_models`` is asked in turn; ``"model"`` says which answered.
+        ``max_calls`` and ``max_total_tokens`` bound what the call and its re-ask may spend.
 
-        With ``stream=True`` the reply reaches the task log line by line as it is generated;
-        the result is the same. Transient failures are retried under the connection's policy.
-        With ``validate_model=True`` a router call first asks the Hub whether the model can
-        chat (see :func:`airflow_provider_huggingface._internal.model_check.check_model`). With a JSON
-        ``response_format`` the result also holds ``"json"``, the parsed reply. When the model itself
-        cannot answer (not found, gone, still loading), each of ``fallback_models`` is asked in turn
-        (see :mod:`airflow_provider_huggingface._internal.fallback`); ``"model"`` says which answered.
+        :param session: what this call shares with the task's other calls, from
+            :meth:`chat_session`; it then holds the fallbacks, the budget and ``validate_model``.
         """
-        request = self.prepare_chat(
-            user_prompt=user_prompt,
-            system_prompt=system_prompt,
-            messages=messages,
-            images=images,
-            max_image_bytes=max_image_bytes,
-            model=model,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-            seed=seed,
-            response_format=response_format,
+        from airflow_provider_huggingface._internal.chat_flow import chat_steps
+        from airflow_provider_huggingface._internal.steps import drive
+
+        request = request or self.prepare_chat(**prompt)
+        session = session or self.chat_session(
+            request,
+            fallback_models=fallback_models,
+            validate_model=validate_model,
+            max_calls=max_calls,
             max_total_tokens=max_total_tokens,
         )
-        fallback = self.model_fallback(request, fallback_models)
         started = time.monotonic()
-        answered = request
-
-        def attempt(request: ChatRequest) -> ChatResult:
-            nonlocal answered
-            answered = request
-            if validate_model:
-                self.validate_model(request)
-            return self._chat_once(request, stream)
-
-        result = fallback.run(request, attempt)
-        self.report(answered, result, time.monotonic() - started)
-        return result
-
-    def model_fallback(self, request: ChatRequest, fallback_models: Sequence[str] | None) -> ModelFallback:
-        """The request's model then its checked ``fallback_models``, to ask in turn.
-
-        A batch holds one for all its items, so that a model that cannot answer is skipped for the
-        rest of the batch: pass it to each :meth:`achat` as ``fallback``.
-        """
-        fallbacks = check_fallback_models(fallback_models, self.settings)
-        return ModelFallback([request.model, *fallbacks], log=self.log)
-
-    def _chat_once(self, request: ChatRequest, stream: bool) -> ChatResult:
-        if stream:
-            # The reply's lines follow in the log as they arrive, so say first what they answer.
-            self.log.info("Streaming chat: %s", request)
-        response_format = request.generation.get("response_format")
-        result = self._send(request.messages, request, stream)
-        if wants_json(response_format):
-            try:
-                result["json"] = parse_reply(result["text"], response_format)
-            except StructuredOutputError as error:
-                first = result
-                again = reask_request(request, first["usage"], error)
-                _log_reask(self.log, error)
-                result = self._send(reask(request.messages, result["text"], error), again, stream)
-                result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
-                result["json"] = parse_reply(result["text"], response_format)
-        return result
-
-    def _send(self, messages: list[dict[str, str]], request: ChatRequest, stream: bool) -> ChatResult:
-        def call() -> ChatResult:
-            if stream:
-                return self._stream_chat(messages, request.model, request.generation)
-            output = self.client.chat_completion(messages, model=request.model, **request.generation)
-            return completion_result(output, request.model)
-
-        result = call_with_retries(
-            call,
-            policy=self.retry_policy,
-            map_error=functools.partial(self.map_error, model=request.model),
-            log=self.log,
-        )
-        count_tokens(result["model"], result["usage"])
+        answered, result = drive(chat_steps(request, session, self, stream=stream), self._perform)
+        if session.report:
+            self.report(answered, result, time.monotonic() - started)
         return result
 
     async def achat(
         self,
-        request: ChatRequest,
+        request: ChatRequest | None = None,
         *,
         client: AsyncInferenceClient | None = None,
-        on_retry: Callable[[HuggingFaceError], None] | None = None,
-        report: bool = True,
-        retry_log: Any = None,
-        fallback: ModelFallback | None = None,
+        session: ChatSession | None = None,
+        validate_model: bool = False,
+        fallback_models: Sequence[str] | None = None,
+        max_calls: int | None = None,
+        max_total_tokens: int | None = None,
+        **prompt: Any,
     ) -> ChatResult:
-        """The asynchronous twin of :meth:`chat`, for a request built by :meth:`prepare_chat`.
+        """:meth:`chat` in an event loop (no streaming): the same steps, the same result and errors.
 
-        Call :meth:`aget_settings` first when running inside an event loop.
-
-        :param client: an open client to use; else the event loop's shared client for this
-            connection's settings (see :mod:`airflow_provider_huggingface._internal.client_pool`).
-        :param on_retry: told of each failure that will be retried (a batch adapts its concurrency).
-        :param report: log one line for the call (a batch logs progress instead). Tokens are
-            counted in Airflow's metrics either way, for every billed call.
-        :param retry_log: where retry lines go, if not this hook's log (a batch lets a few through).
-        :param fallback: the models to ask when the request's model cannot answer, from
-            :meth:`model_fallback`; a batch passes the same one to every call.
+        :param client: an open client to send with (a batch's, which waits for its limits); else the
+            event loop's shared client for this connection's settings (see
+            :mod:`airflow_provider_huggingface._internal.client_pool`).
         """
+        from airflow_provider_huggingface._internal.chat_flow import chat_steps
+        from airflow_provider_huggingface._internal.client_pool import current_pool
+        from airflow_provider_huggingface._internal.steps import adrive
+
+        await self.aget_settings()
+        request = request or self.prepare_chat(**prompt)
+        session = session or self.chat_session(
+            request,
+            fallback_models=fallback_models,
+            validate_model=validate_model,
+            max_calls=max_calls,
+            max_total_tokens=max_total_tokens,
+        )
         if client is None:
-            from airflow_provider_huggingface._internal.client_pool import current_pool
-
             async with current_pool().lease(self.settings.conn_id, self._client_kwargs()) as shared:
-                return await self.achat(
-                    request,
-                    client=shared,
-                    on_retry=on_retry,
-                    report=report,
-                    retry_log=retry_log,
-                    fallback=fallback,
+                return await self.achat(request, client=shared, session=session)
+        gate = current_pool().gate(client)
+
+        async def perform(ask: Ask) -> ChatResult:
+            from airflow_provider_huggingface._internal.chat import completion_result
+
+            async with gate:
+                output = await client.chat_completion(
+                    ask.request.messages, model=ask.request.model, **ask.request.generation
                 )
+            return completion_result(output, ask.request.model)
+
         started = time.monotonic()
-        answered = request
-
-        async def attempt(request: ChatRequest) -> ChatResult:
-            nonlocal answered
-            answered = request
-            await self._resolve_provider_mapping(request.model)
-            return await self._achat_once(request, client, on_retry, retry_log)
-
-        result = await (fallback.arun(request, attempt) if fallback else attempt(request))
-        if report:
+        answered, result = await adrive(chat_steps(request, session, self), perform)
+        if session.report:
             self.report(answered, result, time.monotonic() - started)
         return result
 
-    async def _achat_once(
-        self,
-        request: ChatRequest,
-        client: AsyncInferenceClient,
-        on_retry: Callable[[HuggingFaceError], None] | None,
-        retry_log: Any,
-    ) -> ChatResult:
-        from airflow_provider_huggingface._internal.client_pool import current_pool
+    def _perform(self, ask: Ask) -> ChatResult:
+        """Send one request in this thread: streamed into the log, or whole."""
+        from airflow_provider_huggingface._internal.chat import completion_result, stream_result
 
-        response_format = request.generation.get("response_format")
-        gate = current_pool().gate(client)
-
-        async def send(messages: list[dict[str, str]], generation: dict[str, Any]) -> ChatResult:
-            async def call() -> ChatResult:
-                async with gate:
-                    output = await client.chat_completion(messages, model=request.model, **generation)
-                return completion_result(output, request.model)
-
-            result = await async_call_with_retries(
-                call,
-                policy=self.retry_policy,
-                map_error=functools.partial(self.map_error, model=request.model),
-                log=retry_log or self.log,
-                on_retry=on_retry,
+        request = ask.request
+        if ask.stream:
+            # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
+            chunks = self.client.chat_completion(  # type: ignore[call-overload]
+                request.messages,
+                model=request.model,
+                stream=True,
+                stream_options={"include_usage": True},
+                **request.generation,
             )
-            count_tokens(result["model"], result["usage"])
-            return result
-
-        result = await send(request.messages, request.generation)
-        if wants_json(response_format):
-            try:
-                result["json"] = parse_reply(result["text"], response_format)
-            except StructuredOutputError as error:
-                first = result
-                again = reask_request(request, first["usage"], error)
-                _log_reask(retry_log or self.log, error)
-                result = await send(reask(request.messages, result["text"], error), again.generation)
-                result["usage"] = add_usage(first["usage"], result["usage"])  # both calls are billed
-                result["json"] = parse_reply(result["text"], response_format)
-        return result
-
-    async def _resolve_provider_mapping(self, model: str | None) -> None:
-        """Look up a named provider's model mapping off the event loop.
-
-        huggingface_hub asks the Hub for it with a blocking call (cached per process) on the first
-        call for a model; inside the triggerer's event loop that would stall every other trigger.
-        """
-        settings = self.settings
-        if settings.base_url or settings.provider == "auto" or not model:
-            return
-        # A failure here is met again by the call itself, which maps it. A provider that the installed
-        # huggingface_hub does not know was already refused with the settings.
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(prepare_provider_mapping, settings.provider, model)
+            return stream_result(chunks, request.model, self.log)
+        output = self.client.chat_completion(request.messages, model=request.model, **request.generation)
+        return completion_result(output, request.model)
 
     def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""
@@ -477,24 +385,13 @@ class HuggingFaceHook(BaseHook):
             seconds,
         )
 
-    def _stream_chat(
-        self, messages: list[dict[str, str]], model: str | None, generation: dict[str, Any]
-    ) -> ChatResult:
-        lines = LineLogger(self.log)
-        acc = StreamAccumulator(model)
-        try:
-            # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
-            for chunk in self.client.chat_completion(  # type: ignore[call-overload]
-                messages, model=model, stream=True, stream_options={"include_usage": True}, **generation
-            ):
-                lines.feed(acc.add(chunk))
-        finally:
-            lines.flush()
-        return acc.result()
-
     def test_connection(self) -> tuple[bool, str]:
         """Check the token on the router (the Hub's whoami), or that the endpoint answers."""
+        try:
+            settings = self.settings
+        except Exception as exc:
+            return False, str(exc)
         # Only the connection form's Test button needs it: a DAG file's parse does not.
         from airflow_provider_huggingface._internal.connection_probe import check_connection
 
-        return check_connection(self)
+        return check_connection(settings)

@@ -32,6 +32,8 @@ class HuggingFaceChatTrigger(BaseTrigger):
     :param messages: the rendered chat messages.
     :param generation: the checked generation settings (max_tokens, stop, response_format...).
     :param fallback_models: models to ask in turn when ``model`` itself cannot answer.
+    :param max_calls: the most requests the call may make, its structured-output re-ask included
+        (what the worker's checks used is already deducted).
     :param max_total_tokens: the most tokens the call may use, its structured-output re-ask included.
     """
 
@@ -43,6 +45,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         messages: list[dict[str, str]],
         generation: dict[str, Any],
         fallback_models: list[str] | None = None,
+        max_calls: int | None = None,
         max_total_tokens: int | None = None,
     ) -> None:
         super().__init__()
@@ -51,6 +54,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.messages = messages
         self.generation = generation
         self.fallback_models = list(fallback_models or ())
+        self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -62,6 +66,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "messages": self.messages,
                 "generation": self.generation,
                 "fallback_models": self.fallback_models,
+                "max_calls": self.max_calls,
                 "max_total_tokens": self.max_total_tokens,
             },
         )
@@ -97,20 +102,21 @@ class HuggingFaceChatTrigger(BaseTrigger):
             yield TriggerEvent(error_event(HuggingFaceError(message)))
             return
         request = ChatRequest(
-            where=settings.where,
-            model=self.model,
-            messages=self.messages,
-            generation=self.generation,
-            max_total_tokens=self.max_total_tokens,
+            where=settings.where, model=self.model, messages=self.messages, generation=self.generation
         )
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
             # of triggers then build one client (in a thread) and share its connections. httpx's line
             # per request is dropped: on the triggerer's loop it costs every trigger, and the hook's
             # own line per call (and its retry lines) say more. Never yield inside: the flag is this task's.
-            fallback = hook.model_fallback(request, self.fallback_models)
+            session = hook.chat_session(
+                request,
+                fallback_models=self.fallback_models,
+                max_calls=self.max_calls,
+                max_total_tokens=self.max_total_tokens,
+            )
             with quiet_http_logs():
-                result = await hook.achat(request, fallback=fallback)
+                result = await hook.achat(request, session=session)
         except Exception as exc:
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
@@ -124,6 +130,7 @@ _modules_loaded = threading.Event()
 def _load_modules() -> None:
     from huggingface_hub import AsyncInferenceClient  # noqa: F401
 
+    import airflow_provider_huggingface._internal.chat_flow
     import airflow_provider_huggingface._internal.client_pool
     import airflow_provider_huggingface.hooks.huggingface  # noqa: F401
 

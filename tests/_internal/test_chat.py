@@ -110,15 +110,15 @@ def test_a_reply_quoted_in_an_error_is_shortened_and_keeps_no_token(fake_hf, mak
 def test_a_bug_of_ours_after_the_reply_is_not_a_malformed_reply(fake_hf, make_hook, monkeypatch, bug):
     # A bug in our own code where no reply is read: it must fail at once and name itself, not be
     # retried as if the server had sent garbage.
-    from airflow_provider_huggingface.hooks import huggingface as hook_module
+    from airflow_provider_huggingface._internal import chat as chat_module
 
-    real = hook_module.completion_result
+    real = chat_module.completion_result
 
     def buggy(output, model):
         real(output, model)
         raise bug
 
-    monkeypatch.setattr(hook_module, "completion_result", buggy)
+    monkeypatch.setattr(chat_module, "completion_result", buggy)
     hook = make_hook(host=fake_hf.url, password="hf_x", extra={"max_retries": 3})
     with pytest.raises(errors.HuggingFaceError) as info:
         hook.chat(user_prompt="hi")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from airflow_provider_huggingface._internal.fallback import ModelFallback, why_model_cannot_answer
+from airflow_provider_huggingface._internal.fallback import why_model_cannot_answer
 from airflow_provider_huggingface.exceptions import (
     ConfigurationError,
     InvalidRequestError,
@@ -124,28 +124,29 @@ def test_fallback_models_must_be_a_list_of_model_ids(fake_hf, hook, bad):
 def test_a_batch_skips_a_model_that_failed_for_the_rest_of_the_batch(fake_hf, hook):
     fake_hf.model_faults = {"org/a": Fault.status(404)}
     request = hook.prepare_chat(user_prompt="Hi", model="org/a")
-    fallback = hook.model_fallback(request, ["org/b"])
+    session = hook.chat_session(request, fallback_models=["org/b"])
 
     async def batch() -> list[dict]:
-        await hook.aget_settings()
-        first = await hook.achat(request, fallback=fallback)
-        rest = await asyncio.gather(*(hook.achat(request, fallback=fallback) for _ in range(3)))
+        first = await hook.achat(request, session=session)
+        rest = await asyncio.gather(*(hook.achat(request, session=session) for _ in range(3)))
         return [first, *rest]
 
     results = asyncio.run(batch())
     assert [r["model"] for r in results] == ["org/b"] * 4
     assert asked(fake_hf) == ["org/a", "org/b", "org/b", "org/b", "org/b"]
-    assert fallback.skipped == {"org/a": "not found or not served by the provider (HTTP 404)"}
+    assert session.fallback.skipped == {"org/a": "not found or not served by the provider (HTTP 404)"}
 
 
-def test_a_batch_whose_models_all_failed_fails_its_next_items_without_a_call(hook):
+def test_a_batch_whose_models_all_failed_fails_its_next_items_without_a_call(fake_hf, hook):
     request = hook.prepare_chat(user_prompt="Hi", model="org/a")
-    fallback = ModelFallback(["org/a", "org/b"])
+    session = hook.chat_session(request, fallback_models=["org/b"])
+    fallback = session.fallback
     fallback.failed("org/a", ModelNotFoundError("x", status_code=404), "org/b")
     fallback.failed("org/b", ModelNotFoundError("x", status_code=404), None)
     assert fallback.candidates() == []
     with pytest.raises(ModelNotFoundError, match="No model can answer: org/a: not found"):
-        fallback.run(request, lambda request: pytest.fail("no call expected"))
+        hook.chat(request, session=session)
+    assert asked(fake_hf) == []
 
 
 def test_the_trigger_carries_its_fallback_models(fake_hf, hook):

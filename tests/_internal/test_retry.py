@@ -4,11 +4,8 @@ import asyncio
 
 import pytest
 
-from airflow_provider_huggingface._internal.retry import (
-    RetryPolicy,
-    async_call_with_retries,
-    call_with_retries,
-)
+from airflow_provider_huggingface._internal.retry import RetryPolicy, retrying
+from airflow_provider_huggingface._internal.steps import adrive, drive
 from airflow_provider_huggingface.exceptions import (
     HuggingFaceError,
     InvalidTokenError,
@@ -19,6 +16,16 @@ from airflow_provider_huggingface.exceptions import (
 
 def identity(exc):
     return exc if isinstance(exc, HuggingFaceError) else HuggingFaceError(str(exc))
+
+
+def call_with_retries(call, *, policy, map_error, log=None, sleep=lambda seconds: None):
+    """The retry steps run by the real driver; each wait is handed to ``sleep`` instead of slept."""
+    from unittest import mock
+
+    from airflow_provider_huggingface._internal import steps
+
+    with mock.patch.object(steps.time, "sleep", sleep):
+        return drive(retrying("request", policy=policy, map_error=map_error, log=log), lambda step: call())
 
 
 class Script:
@@ -103,11 +110,41 @@ def test_async_twin_behaves_the_same():
     )
     seen = []
 
-    async def call():
+    async def call(step):
+        assert step == "request"
         return script()
 
     policy = RetryPolicy(max_retries=2, base_delay=0.001)
+    steps = retrying(
+        "request", policy=policy, map_error=identity, on_failure=lambda error, again: seen.append(again)
+    )
     with pytest.raises(ServiceUnavailableError):
-        asyncio.run(async_call_with_retries(call, policy=policy, map_error=identity, on_retry=seen.append))
+        asyncio.run(adrive(steps, call))
     assert script.calls == 3
-    assert len(seen) == 2
+    assert seen == [True, True, False]
+
+
+def test_an_admission_refused_before_an_attempt_ends_the_steps_without_sending():
+    script = Script(ServiceUnavailableError("503"))
+    admitted = []
+
+    def admit():
+        if len(admitted) == 1:
+            raise InvalidTokenError("budget spent")
+        admitted.append(True)
+
+    steps = retrying("request", policy=RetryPolicy(base_delay=0.001), map_error=identity, admit=admit)
+    with pytest.raises(InvalidTokenError, match="budget spent"):
+        drive(steps, lambda step: script())
+    assert script.calls == 1
+
+
+def test_the_client_error_is_not_the_context_of_the_mapped_error():
+    def call(step):
+        raise ConnectionError("token hf_secret in the request")
+
+    steps = retrying("request", policy=RetryPolicy(max_retries=0), map_error=identity)
+    with pytest.raises(HuggingFaceError) as raised:
+        drive(steps, call)
+    assert raised.value.__context__ is None
+    assert raised.value.__cause__ is None

@@ -12,7 +12,7 @@ from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter, is_throt
 
 
 def answer(status: int | None, retry_after: float | None = None) -> SimpleNamespace:
-    """What the retry loop hands ``on_retry``: a mapped error with a status code."""
+    """What an attempt failed with: a mapped error with a status code."""
     return SimpleNamespace(status_code=status, retry_after=retry_after)
 
 
@@ -64,15 +64,15 @@ def test_a_429_halves_the_limit_once_per_generation():
         limiter = AdaptiveLimiter(16, clock=Clock())
         slots = await hold(limiter, 8)
         for slot in slots:  # a burst: all of them were in flight together
-            slot.on_retry(answer(429))
+            slot.failed(answer(429))
         assert (limiter.limit, limiter.slots, limiter.decreases) == (8, 8, 1)
         # Their next attempts are sent under the new limit: the next burst halves it again.
-        slots[0].on_retry(answer(503))
-        slots[1].on_retry(answer(429))
+        slots[0].failed(answer(503))
+        slots[1].failed(answer(429))
         assert (limiter.slots, limiter.decreases) == (4, 2)
         for _ in range(5):
             for slot in slots:
-                slot.on_retry(answer(429))
+                slot.failed(answer(429))
         assert limiter.slots == 1
         assert limiter.limit == 1
         await release(slots)
@@ -85,7 +85,7 @@ def test_only_429_and_503_lower_the_limit():
         limiter = AdaptiveLimiter(8)
         (slot,) = await hold(limiter, 1)
         for status in (500, 502, 401, 400, None):
-            slot.on_retry(answer(status))
+            slot.failed(answer(status))
             slot.failed(answer(status))
         assert limiter.limit == 8
         assert limiter.decreases == 0
@@ -103,8 +103,8 @@ def test_successes_add_one_over_the_limit_up_to_the_maximum():
         clock = Clock()
         limiter = AdaptiveLimiter(8, clock=clock)
         (slot,) = await hold(limiter, 1)
-        slot.on_retry(answer(429))
-        slot.on_retry(answer(429))
+        slot.failed(answer(429))
+        slot.failed(answer(429))
         assert limiter.limit == 2
         clock.now += 60  # past any step
         slot.succeeded()
@@ -126,7 +126,7 @@ def test_a_success_of_a_call_sent_before_a_decrease_does_not_raise_the_limit():
     async def scenario():
         limiter = AdaptiveLimiter(8, clock=Clock())
         old, throttled = await hold(limiter, 2)
-        throttled.on_retry(answer(429))
+        throttled.failed(answer(429))
         old.succeeded()  # sent when 8 were allowed: no news about 4
         assert limiter.limit == 4
         throttled.succeeded()  # its retry went out under the new limit
@@ -141,7 +141,7 @@ def test_after_a_decrease_one_slot_opens_per_step():
         clock = Clock()
         limiter = AdaptiveLimiter(8, hold=1.0, clock=clock)
         (slot,) = await hold(limiter, 1)
-        slot.on_retry(answer(429))
+        slot.failed(answer(429))
         assert limiter.slots == 4
         for _ in range(20):
             slot.succeeded()
@@ -171,17 +171,17 @@ def test_failing_again_at_the_same_level_doubles_the_step_and_a_level_that_holds
                 slot.succeeded()
             return limiter.slots
 
-        slot.on_retry(answer(429))  # failed at 4: 2 slots, step 1
+        slot.failed(answer(429))  # failed at 4: 2 slots, step 1
         assert grow(0.9) == 2
         assert grow(0.1) == 3
-        slot.on_retry(answer(429))  # failed again below 4: step 2
+        slot.failed(answer(429))  # failed again below 4: step 2
         assert limiter.slots == 1
         assert grow(1.9) == 1
         assert grow(0.1) == 2
-        slot.on_retry(answer(429))  # and again: step 4, the cap
+        slot.failed(answer(429))  # and again: step 4, the cap
         assert grow(3.9) == 1
         assert grow(0.1) == 2
-        slot.on_retry(answer(429))
+        slot.failed(answer(429))
         assert grow(3.9) == 1
         assert grow(0.1) == 2
         # Level 2 holds for a whole step: the next slots open faster (step 2, then 1).
@@ -190,7 +190,7 @@ def test_failing_again_at_the_same_level_doubles_the_step_and_a_level_that_holds
         assert grow(1.9) == 3
         assert grow(0.1) == 4
         # A failure above the level that failed last: the server's capacity changed; back to 1 s.
-        slot.on_retry(answer(429))
+        slot.failed(answer(429))
         assert limiter.slots == 2
         assert grow(1.0) == 3
         await release([slot])
@@ -202,7 +202,7 @@ def test_a_retry_after_closes_the_gate_to_new_calls_for_that_long():
     async def scenario():
         limiter = AdaptiveLimiter(4)
         throttled, old = await hold(limiter, 2)
-        throttled.on_retry(answer(429, retry_after=0.05))
+        throttled.failed(answer(429, retry_after=0.05))
         await release([throttled])
         assert limiter.slots == 2
         assert limiter.in_flight == 1
@@ -213,7 +213,7 @@ def test_a_retry_after_closes_the_gate_to_new_calls_for_that_long():
         assert limiter.in_flight == 2
         assert limiter.waiting_for_server == 0
         # A 429 of a call sent before the decrease changes no limit; its Retry-After still counts.
-        old.on_retry(answer(429, retry_after=30))
+        old.failed(answer(429, retry_after=30))
         assert limiter.slots == 2
         assert limiter.waiting_for_server > 29
         await release([old])
@@ -230,7 +230,7 @@ def test_a_lowered_limit_lets_no_new_call_in_until_the_calls_in_flight_drop_belo
     async def scenario():
         limiter = AdaptiveLimiter(4, clock=Clock())
         slots = await hold(limiter, 4)
-        slots[0].on_retry(answer(429))
+        slots[0].failed(answer(429))
         assert limiter.slots == 2
         waiter = asyncio.ensure_future(limiter.slot().__aenter__())
         await release(slots[:2])
@@ -303,7 +303,7 @@ def test_in_flight_never_exceeds_the_limit_nor_the_maximum_under_random_answers(
             async with limiter.slot() as slot:
                 for _ in range(rng.randrange(3)):
                     await asyncio.sleep(0)
-                    slot.on_retry(answer(rng.choice([429, 503, 500])))
+                    slot.failed(answer(rng.choice([429, 503, 500])))
                 await asyncio.sleep(0)
                 if rng.random() < 0.1:
                     slot.failed(answer(429))

@@ -14,7 +14,7 @@ from airflow_provider_huggingface.batch.store import (
     input_digest,
     task_instance_file,
 )
-from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.exceptions import ConfigurationError, ServiceUnavailableError
 
 
 def ti(map_index: int = -1, run_id: str = "manual__2026-12-01T00:00:00+00:00") -> SimpleNamespace:
@@ -59,13 +59,17 @@ def test_answers_are_read_back_and_errors_are_not(folder):
     assert replies.earlier_answers() == {}
     replies.open()
     replies.answered(0, {"q": "a"}, answer(0, "a"))
-    replies.failed(1, "b", {"index": 1, "error": {"class": "X", "message": "m", "status_code": 500}})
+    replies.failed(1, "b", ServiceUnavailableError("m", status_code=500))
     replies.answered(2, "c", answer(2, "c", tokens=5))
     replies.close()
     assert replies.earlier_answers() == {0: input_digest({"q": "a"}), 2: input_digest("c")}
     lines = [json.loads(line) for line in replies.path.read_text().splitlines()]
     assert lines[0] == {"index": 0, "input": {"q": "a"}, **answer(0, "a")}
-    assert lines[1] == {"index": 1, "input": "b", "error": {"class": "X", "message": "m", "status_code": 500}}
+    assert lines[1] == {
+        "index": 1,
+        "input": "b",
+        "error": {"class": "ServiceUnavailableError", "message": "m", "status_code": 500},
+    }
 
 
 def test_a_resume_keeps_only_the_reused_answers_and_sums_their_usage(folder):
@@ -73,7 +77,7 @@ def test_a_resume_keeps_only_the_reused_answers_and_sums_their_usage(folder):
     replies.open()
     for index in range(4):
         replies.answered(index, index, answer(index, index, tokens=index + 2))
-    replies.failed(4, 4, {"index": 4, "error": {"class": "X", "message": "m", "status_code": None}})
+    replies.failed(4, 4, ServiceUnavailableError("m"))
     replies.close()
     usage = replies.keep({1, 3})
     assert usage == {"prompt_tokens": 2, "completion_tokens": 6, "total_tokens": 8}

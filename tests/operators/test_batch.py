@@ -111,7 +111,7 @@ def test_a_bad_rate_in_a_run_fails_the_task_before_any_call(fake_conn, run_dag, 
     assert run.states["batch"] == "failed"
     assert fake_conn.chat_requests == []
     log = capsys.readouterr().out
-    assert "max_calls_per_second='fast': give a number of calls a second above 0" in log
+    assert "max_calls_per_second='fast' is not valid: it must be a number greater than 0" in log
 
 
 def test_retry_after_429s_from_a_fault_plan(fake_conn, run_dag):
@@ -218,7 +218,7 @@ def test_no_inputs_sends_nothing(fake_conn):
         *(
             (
                 {"inputs": [1], "max_calls_per_second": rate},
-                [f"max_calls_per_second={rate!r}", "give a number of calls a second above 0", "None for no"],
+                [f"max_calls_per_second={rate!r}", "it must be a number greater than 0", "None for no"],
             )
             for rate in (0, -2.5, "0", "2.5/s", True, float("nan"), [2])
         ),
@@ -392,7 +392,9 @@ def test_a_call_budget_stops_starting_calls_and_the_task_succeeds(fake_conn, run
     assert (summary["succeeded"], summary["failed"], summary["not_sent"]) == (5, 0, 7)
     not_sent = [r for r in summary["results"] if "error" in r]
     assert len(not_sent) == 7
-    assert {r["error"]["message"] for r in not_sent} == {"Not sent: budget reached: max_calls=5 calls made"}
+    assert {r["error"]["message"] for r in not_sent} == {
+        "Not sent: budget reached: max_calls=5 requests made"
+    }
     assert "7 of 12 items not sent: budget reached" in capsys.readouterr().out
 
 

@@ -100,6 +100,7 @@ def test_execute_renders_and_checks_in_the_worker_then_defers(fake_conn):
         ],
         "generation": {"max_tokens": 30, "stop": ["END"]},
         "fallback_models": [],
+        "max_calls": None,
         "max_total_tokens": None,
     }
     assert TOKEN not in json.dumps(kwargs)

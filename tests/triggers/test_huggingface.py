@@ -186,6 +186,7 @@ def test_serialize_round_trips_and_holds_no_token(hook):
         "messages",
         "generation",
         "fallback_models",
+        "max_calls",
         "max_total_tokens",
     }
     assert kwargs["generation"] == {"max_tokens": 7, "response_format": {"type": "json_object"}}

@@ -1,0 +1,147 @@
+"""How one chat request gets its answer, written once for the worker, the triggerer and a batch.
+
+:func:`chat_steps` asks each model in turn (the request's, then its fallbacks), each first checked on
+the Hub when asked to, sends under the one retry policy and the task's budget, and asks once more
+when a JSON reply does not fit. It is a generator of steps (see :mod:`._internal.steps`): the hook's
+``chat`` drives it in a worker, ``achat`` in an event loop; neither adds logic of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_huggingface._internal.chat import add_usage, count_tokens
+from airflow_provider_huggingface._internal.retry import retrying
+from airflow_provider_huggingface._internal.steps import Blocking
+from airflow_provider_huggingface._internal.structured import parse_reply, reask, reask_request, wants_json
+from airflow_provider_huggingface.exceptions import HuggingFaceError, StructuredOutputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from airflow_provider_huggingface._internal.budget import Budget
+    from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
+    from airflow_provider_huggingface._internal.fallback import ModelFallback
+    from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A step: send this chat completion request once (streamed into the log when ``stream``)."""
+
+    request: ChatRequest
+    stream: bool = False
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """What the calls of one task share beyond each call's request.
+
+    :param fallback: the models to ask in turn; shared, so that a model that failed stays skipped.
+    :param budget: what the task's calls may spend together.
+    :param log: where retry, re-ask and fallback lines go.
+    :param validate_model: ask the Hub, before a model's first request, whether it can chat.
+    :param report: log one line per answered call (a batch logs progress instead).
+    :param on_failure: told of each failed attempt and whether it will be retried.
+    """
+
+    fallback: ModelFallback
+    budget: Budget
+    log: TaskLog
+    validate_model: bool = False
+    report: bool = True
+    on_failure: Callable[[HuggingFaceError, bool], None] | None = None
+
+
+class ChatBackend(Protocol):
+    """What the steps need of a connection (the hook provides it)."""
+
+    @property
+    def retry_policy(self) -> RetryPolicy: ...
+
+    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError: ...
+
+    def validate_model(self, request: ChatRequest) -> None: ...
+
+    def route_lookup(self, model: str | None) -> Callable[[], None] | None: ...
+
+
+def chat_steps(
+    request: ChatRequest, session: ChatSession, backend: ChatBackend, *, stream: bool = False
+) -> Generator[Any, Any, tuple[ChatRequest, ChatResult]]:
+    """Steps whose value is ``(the request as answered, its result)``: the model that answered is the
+    first of the request's model and its fallbacks that could."""
+    fallback = session.fallback
+    candidates = fallback.candidates(request.model)
+    error: HuggingFaceError | None = None
+    for position, model in enumerate(candidates):
+        attempt = dataclasses.replace(request, model=model)
+        try:
+            if session.validate_model:
+                yield Blocking(functools.partial(backend.validate_model, attempt))
+            lookup = backend.route_lookup(model)
+            if lookup is not None:
+                yield Blocking(lookup)
+            return attempt, (yield from _answer(attempt, session, backend, stream))
+        except HuggingFaceError as exc:
+            error = exc
+        following = candidates[position + 1] if position + 1 < len(candidates) else None
+        if not fallback.failed(model, error, following):
+            raise error
+    raise fallback.exhausted(error)
+
+
+def _answer(
+    request: ChatRequest, session: ChatSession, backend: ChatBackend, stream: bool
+) -> Generator[Any, Any, ChatResult]:
+    """One model's answer: the request, and once more when its JSON does not fit."""
+    if stream:
+        # The reply's lines follow in the log as they arrive, so say first what they answer.
+        session.log.info("Streaming chat: %s", request)
+    result = yield from send_steps(request, session, backend, stream=stream)
+    response_format = request.generation.get("response_format")
+    if not wants_json(response_format):
+        return result
+    try:
+        result["json"] = parse_reply(result["text"], response_format)
+        return result
+    except StructuredOutputError as exc:
+        problem = exc
+    again = reask_request(request, result["usage"], problem, session.budget)
+    session.log.warning("Asking once more for JSON that fits: %s", problem)
+    second = yield from send_steps(
+        dataclasses.replace(again, messages=reask(request.messages, result["text"], problem)),
+        session,
+        backend,
+        stream=stream,
+    )
+    second["usage"] = add_usage(result["usage"], second["usage"])  # both calls are billed
+    second["json"] = parse_reply(second["text"], response_format)
+    return second
+
+
+def send_steps(
+    request: ChatRequest, session: ChatSession, backend: ChatBackend, *, stream: bool = False
+) -> Generator[Any, Any, ChatResult]:
+    """One request under the retry policy and the budget; its tokens are counted in both."""
+    budget = session.budget
+
+    def on_failure(error: HuggingFaceError, again: bool) -> None:
+        budget.settle(error)
+        if session.on_failure is not None:
+            session.on_failure(error, again)
+
+    result: ChatResult = yield from retrying(
+        Ask(request, stream),
+        policy=backend.retry_policy,
+        map_error=functools.partial(backend.map_error, model=request.model),
+        log=session.log,
+        on_failure=on_failure,
+        admit=budget.admit,
+    )
+    count_tokens(result["model"], result["usage"])
+    budget.record(result["usage"], session.log)
+    return result

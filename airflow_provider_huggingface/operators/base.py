@@ -1,0 +1,154 @@
+"""The bases of the provider's operators: what every Hugging Face operator takes, and what every
+chat operator takes on top, each parameter declared, documented and checked once.
+
+Airflow records the parameters of every ``__init__`` in an operator's class hierarchy, so
+``default_args``, ``partial()`` and ``expand()`` accept the parameters declared here on every
+operator built on them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
+from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+PROMPT_FIELDS = ("user_prompt", "system_prompt", "messages")
+# The Jinja fields every chat operator shares: the model, the connection and the generation settings.
+SETTINGS_FIELDS = (
+    "model",
+    "hf_conn_id",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "response_format",
+    "fallback_models",
+)
+
+
+class HuggingFaceBaseOperator(BaseOperator):
+    """What every Hugging Face operator takes: the connection, the model, and what to do when the
+    model cannot answer.
+
+    :param model: a model id (``owner/name``); default: the connection's ``default_model``, else the
+        provider's default. On an endpoint connection, any name the server accepts.
+    :param hf_conn_id: the ``huggingface`` connection.
+    :param fallback_models: models to ask in turn when ``model`` itself cannot answer (not found or
+        not served by the provider, gone, still loading after the retries); a bad token, a 402, a 403
+        or a bad request never moves to another model. The XCom's ``model`` says which one answered.
+    :param validate_model: on the router, ask the Hub first whether the model exists, is accessible
+        and can serve the task (cached per process); ``False`` skips that check.
+    """
+
+    ui_color = "#ffd21e"
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        hf_conn_id: str = HuggingFaceHook.default_conn_name,
+        fallback_models: list[str] | None = None,
+        validate_model: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.hf_conn_id = hf_conn_id
+        self.fallback_models = fallback_models
+        self.validate_model = validate_model
+
+    @cached_property
+    def hook(self) -> HuggingFaceHook:
+        return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
+
+
+class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
+    """What every chat operator takes on top: the prompts, the generation settings and the budget.
+
+    ``user_prompt``, ``system_prompt`` and each ``content`` of ``messages`` are Handlebars templates,
+    not Jinja (how and over what each operator renders them, its own docstring says); the other
+    arguments are Jinja fields. Only text written in the DAG file is a template: a value resolved at
+    run time (an upstream task's output, a value mapped from one) is data, sent as it is.
+
+    :param user_prompt: the user message (Handlebars template).
+    :param system_prompt: an optional system message that sets the model's behaviour (Handlebars).
+    :param messages: a conversation sent after ``system_prompt`` and before ``user_prompt``: a list of
+        ``{"role": "system" | "user" | "assistant", "content": template}``, for few-shot examples or
+        earlier turns. A list that comes from an upstream task is data and is sent as it is.
+    :param max_tokens: the most tokens to generate per reply.
+    :param temperature: sampling temperature, 0 to 2.
+    :param top_p: nucleus sampling, above 0 and at most 1.
+    :param stop: a string or list of strings that end the generation.
+    :param seed: a seed for reproducible sampling, where the server supports it.
+    :param response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema":
+        {...}}``; the result then also holds ``"json"``, the parsed reply. A reply that does not fit
+        is asked for once more, saying what was wrong.
+    :param max_calls: the most requests the task may make that the server can bill, structured-output
+        re-asks included; a request the server refused unbilled (429, 503) does not count.
+    :param max_total_tokens: the most tokens (prompt and completion) the task's replies may use
+        together. Never sent to the server (``max_tokens`` is what bounds one reply): no request
+        starts once it is reached, and a re-ask is made only when what is left also covers resending
+        the first prompt and reply.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_prompt: str | None = None,
+        system_prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
+        max_calls: int | None = None,
+        max_total_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.user_prompt = user_prompt
+        self.system_prompt = system_prompt
+        self.messages = messages
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop = stop
+        self.seed = seed
+        self.response_format = response_format
+        self.max_calls = max_calls
+        self.max_total_tokens = max_total_tokens
+
+    @property
+    def chat_settings(self) -> dict[str, Any]:
+        """The model and generation settings as the hook takes them (rendered by now: a Jinja string
+        such as ``"5"`` is taken as the number it says; the hook checks each)."""
+        from airflow_provider_huggingface._internal.validation import Rule, from_template
+
+        whole, number = Rule(whole=True), Rule()
+        return {
+            "model": self.model,
+            "max_tokens": from_template(self.max_tokens, whole),
+            "temperature": from_template(self.temperature, number),
+            "top_p": from_template(self.top_p, number),
+            "stop": self.stop,
+            "seed": from_template(self.seed, whole),
+            "response_format": self.response_format,
+        }
+
+    @property
+    def budget_settings(self) -> dict[str, Any]:
+        """``max_calls`` and ``max_total_tokens`` as rendered, for the hook's session to check."""
+        return {"max_calls": self.max_calls, "max_total_tokens": self.max_total_tokens}
+
+
+def template_fields_of(*fields: Sequence[str]) -> tuple[str, ...]:
+    """Template field names, each once, in order."""
+    return tuple(dict.fromkeys(name for group in fields for name in group))
