@@ -4,7 +4,10 @@ Goal: median per render, warm (template parsed and cached), under 0.5 ms. Also s
 first render in a fresh process (parse and render, the renderer's modules already imported),
 and a value-only template of the same size.
 
-MEASURED
+Measured side by side on a shared 2-core machine under load (three runs each, interleaved):
+with blocks rendered by pybars3 (a skeleton of helper calls) warm 0.48-0.52 ms and a first render
+of 1.9-2.1 s (importing pybars3 and compiling the template); with the walk of our own tree warm
+0.37-0.42 ms and a first render of 1.5-6 ms; the value-only template 0.09 and 0.08 ms.
 
 Run: python bench/bench_prompts.py
 """

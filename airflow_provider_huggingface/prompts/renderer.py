@@ -164,6 +164,7 @@ def _params(node: Block, *values: Any) -> dict[str, Any] | None:
 
 
 def _value_of(node: Value, frame: Frame) -> Any:
+    """A value tag's value: strict, unlike a block's argument (the module's docstring)."""
     return evaluate(node.expr, frame, node, strict=True)
 
 
