@@ -1,13 +1,16 @@
-"""The tokens of a Handlebars tag, as handlebars.js 4.7's lexer (``handlebars.l``) reads them:
-the same token classes, literals, ``[...]`` segments and escapes."""
+"""Source to tokens: a template's text pieces and tags, as handlebars.js 4.7's lexer
+(``handlebars.l``) reads them: the same token classes, literals, ``[...]`` segments, escapes
+(``\\{{x}}``, ``\\\\{{x}}``) and comments. Faults carry their line and column."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
+
+from airflow_provider_huggingface.prompts.syntax import TemplateProblem
 
 if TYPE_CHECKING:
-    from airflow_provider_huggingface.prompts.parser import _Parser
+    from collections.abc import Iterator
 
 # The lexer's rules, as in handlebars.l.
 _LOOKAHEAD = r"(?=[=~}\s/.)|])"
@@ -27,44 +30,106 @@ _TOKEN = re.compile(
         )
     )
 )
-OPENERS = re.compile(r"\{\{(~?)(?:\s*(else)\b|([#/^&{!>*]?))")
-EMU_END = re.compile(r"\{\{|\\\{\{|\\\\\{\{")
+_OPENER = re.compile(r"\{\{(~?)(?:\s*(else)\b|([#/^&{!>*]?))")
+_EMU_END = re.compile(r"\{\{|\\\{\{|\\\\\{\{")
 
 
-class Tokens:
-    def __init__(self, parser: _Parser, start: int, pos: int) -> None:
-        self.parser, self.start, self.pos = parser, start, pos
-        self.items: list[tuple[str, str]] = []
-        self.spaced: set[int] = set()  # items with white space before them
+class Tag(NamedTuple):
+    """One ``{{...}}``: ``kind`` is what follows ``{{`` (``""``, ``{``, ``&``, ``#``, ``^``, ``/``,
+    ``else``, or ``!`` for a comment) and ``items`` its tokens as ``(class, text)``."""
 
-    def read(self, triple: bool) -> tuple[str, bool]:
-        """Tokens up to the closing ``}}``; returns the tag and whether it ends in ``~``."""
-        src = self.parser.src
-        while True:
-            match = _TOKEN.match(src, self.pos)
-            if match is None:
-                if self.pos >= len(src) or "}}" not in src[self.pos :] or src.startswith("{{", self.pos):
-                    end = "}}}" if triple else "}}"
-                    self.parser.fail(self.start, f"the tag {self._opening()!r} is never closed; add {end}")
-                self.parser.fail(
-                    self.pos, f"{src[self.start : self.pos + 1]!r}: unexpected {src[self.pos]!r} in a tag"
-                )
-            self.pos = match.end()
-            kind = match.lastgroup or ""
-            if kind == "space":
-                self.spaced.add(len(self.items))
-                continue
-            if kind == "close":
-                text = match.group()
-                if not triple and text.startswith("}~"):
-                    self.parser.fail(self.pos, f"{self._opening()!r}: unexpected }}~}}}} in a tag")
-                if not triple and text.endswith("}}}"):  # {{x}}}: the third } is text
-                    self.pos -= 1
-                    text = text[:-1]
-                if triple and not (text.startswith("}~") or text.endswith("}}}")):
-                    self.parser.fail(self.start, f"the tag {self._opening()!r} is never closed; add }}}}}}")
-                return src[self.start : self.pos], "~" in text
-            self.items.append((kind, match.group()))
+    start: int
+    end: int
+    kind: str
+    text: str  # as written, for messages
+    items: tuple[tuple[str, str], ...]
+    spaced: frozenset[int]  # the items with white space before them
+    strip: tuple[bool, bool]  # ~ after {{ and before }}
 
-    def _opening(self) -> str:
-        return self.parser.src[self.start : self.start + 20].split("\n")[0]
+
+def lex(src: str) -> Iterator[str | Tag]:
+    """The template's text pieces (strings) and tags, in order. A text piece that follows an
+    escape is a piece of its own, as in Handlebars (whitespace control sees the pieces)."""
+    pos = 0
+    while (start := src.find("{{", pos)) >= 0:
+        backslashes = len(src[pos:start]) - len(src[pos:start].rstrip("\\"))
+        if backslashes == 1:  # \{{x}}: the tag is text, up to the next {{
+            if pos < start - 1:
+                yield src[pos : start - 1]
+            end = _EMU_END.search(src, start + 2)
+            pos = end.start() if end else len(src)
+            yield src[start:pos]
+            continue
+        if pos < start - (backslashes >= 2):  # \\{{x}}: a backslash, then the tag
+            yield src[pos : start - (backslashes >= 2)]
+        tag = _tag(src, start)
+        yield tag
+        pos = tag.end
+    if pos < len(src):
+        yield src[pos:]
+
+
+def where(src: str, pos: int) -> str:
+    line = src.count("\n", 0, pos) + 1
+    return f"line {line}, column {pos - src.rfind(chr(10), 0, pos)}"
+
+
+def fail(src: str, pos: int, problem: str) -> NoReturn:
+    raise TemplateProblem(f"{where(src, pos)}: {problem}")
+
+
+def _tag(src: str, start: int) -> Tag:
+    opener = _OPENER.match(src, start)
+    if opener is None:  # cannot happen: every part of the pattern is optional after {{
+        fail(src, start, "unreadable tag")
+    ltrim, kind = bool(opener.group(1)), opener.group(2) or opener.group(3)
+    if kind == "!":
+        return _comment(src, start, ltrim)
+    if kind in (">", "*") or src.startswith(("{{#>", "{{~#>", "{{#*", "{{~#*"), start):
+        fail(src, start, "partials and decorators are not supported; write the text into the prompt")
+    if kind == "{" and src.startswith("{{{{", start):
+        fail(src, start, "raw blocks ({{{{raw}}}}) are not supported; escape a tag with \\{{ instead")
+    return _read(src, start, opener.end(), kind, ltrim)
+
+
+def _comment(src: str, start: int, ltrim: bool) -> Tag:
+    long = src.startswith("--", src.index("!", start) + 1)
+    end = re.compile(r"--(~?)\}\}" if long else r"(~?)\}\}").search(src, start)
+    if end is None:
+        fail(src, start, "the comment is never closed; add " + ("--}}" if long else "}}"))
+    return Tag(start, end.end(), "!", src[start : end.end()], (), frozenset(), (ltrim, bool(end.group(1))))
+
+
+def _read(src: str, start: int, pos: int, kind: str, ltrim: bool) -> Tag:
+    """The tokens of a tag up to its closing ``}}``."""
+    triple = kind == "{"
+    items: list[tuple[str, str]] = []
+    spaced: set[int] = set()
+    while True:
+        match = _TOKEN.match(src, pos)
+        if match is None:
+            if pos >= len(src) or "}}" not in src[pos:] or src.startswith("{{", pos):
+                close = "}}}" if triple else "}}"
+                fail(src, start, f"the tag {_opening(src, start)!r} is never closed; add {close}")
+            fail(src, pos, f"{src[start : pos + 1]!r}: unexpected {src[pos]!r} in a tag")
+        pos = match.end()
+        token = match.lastgroup or ""
+        if token == "space":
+            spaced.add(len(items))
+            continue
+        if token == "close":
+            text = match.group()
+            if not triple and text.startswith("}~"):
+                fail(src, pos, f"{_opening(src, start)!r}: unexpected }}~}}}} in a tag")
+            if not triple and text.endswith("}}}"):  # {{x}}}: the third } is text
+                pos -= 1
+                text = text[:-1]
+            if triple and not (text.startswith("}~") or text.endswith("}}}")):
+                fail(src, start, f"the tag {_opening(src, start)!r} is never closed; add }}}}}}")
+            strip = (ltrim, "~" in text)
+            return Tag(start, pos, kind, src[start:pos], tuple(items), frozenset(spaced), strip)
+        items.append((token, match.group()))
+
+
+def _opening(src: str, start: int) -> str:
+    return src[start : start + 20].split("\n")[0]

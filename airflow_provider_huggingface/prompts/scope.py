@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface.prompts.parser import TemplateProblem
+from airflow_provider_huggingface.prompts.syntax import TemplateProblem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

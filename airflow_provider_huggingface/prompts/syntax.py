@@ -1,5 +1,6 @@
 """The tree a Handlebars prompt template parses into (the nodes of handlebars.js 4.7's AST that
-prompts can hold) and the names of its language: block and value helpers, data variables."""
+prompts can hold), the names of its language (block and value helpers, data variables) and the
+fault every stage raises."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ HASH_OPTIONS = {"if": ("includeZero",), "unless": ("includeZero",)}
 
 
 class TemplateProblem(Exception):
-    """A template fault; render_prompt prefixes the field name."""
+    """A template fault; render_prompt and referenced_roots prefix the field name."""
 
 
 class Path(NamedTuple):
@@ -97,5 +98,4 @@ class Block:
 
 class Parsed(NamedTuple):
     program: Program
-    simple: bool  # no blocks: rendered without pybars
     roots: frozenset[str]  # the first segment of each path that may start at the top of the scope

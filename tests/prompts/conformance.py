@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_huggingface.exceptions import PromptTemplateError
-from airflow_provider_huggingface.prompts import evaluate
+from airflow_provider_huggingface.prompts import renderer
 from airflow_provider_huggingface.prompts.renderer import render_prompt
 
 CORPUS = Path(__file__).with_name("handlebars_corpus.json")
@@ -115,16 +115,16 @@ def _relaxations() -> Iterator[tuple[str, ...]]:
 @contextlib.contextmanager
 def _relaxed(relaxed: tuple[str, ...]) -> Iterator[None]:
     """Undo the documented rules in ``relaxed`` (escaping needs nothing: it is in the expectation)."""
-    saved = evaluate.to_text, evaluate._value_of
-    evaluate_ = evaluate.evaluate
+    saved = renderer.to_text, renderer._value_of
+    evaluate = renderer.evaluate
     if JSON_VALUES in relaxed:
-        evaluate.to_text = _js_string
+        renderer.to_text = _js_string
     if MISSING_IS_ERROR in relaxed:
-        evaluate._value_of = lambda node, frame: evaluate_(node.expr, frame, node, strict=False)
+        renderer._value_of = lambda node, frame: evaluate(node.expr, frame, node, strict=False)
     try:
         yield
     finally:
-        evaluate.to_text, evaluate._value_of = saved
+        renderer.to_text, renderer._value_of = saved
 
 
 def _js_string(value: Any) -> str:

@@ -1,25 +1,10 @@
-"""The template parser: which templates take the fast path, and faults reported with their position."""
+"""The template lexer and parser: faults reported with their position, and braces that are text."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_huggingface.prompts import parser as template_syntax
 from tests.prompts.rendering import SCOPE, fails, render
-
-
-@pytest.mark.parametrize(
-    "template", ["{{#if a}}x{{/if}}", "{{#each a}}{{/each}}", "{{#a}}x{{/a}}", "{{^a}}x{{/a}}"]
-)
-def test_templates_with_blocks_leave_the_fast_path(template: str) -> None:
-    assert not template_syntax.parse(template).simple
-
-
-@pytest.mark.parametrize(
-    "template", ["a {{! comment }}", "{{~a}}", "{{a~}}", "{{lookup a 'b'}}", '{{"a b"}}']
-)
-def test_comments_whitespace_control_and_value_helpers_stay_on_the_fast_path(template: str) -> None:
-    assert template_syntax.parse(template).simple  # the parser applied the whitespace rules
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,21 @@
 """Prompt templates through render_prompt: values, paths and blocks, bad arguments, referenced
-roots and the lazy scope. Parser faults are in test_parser.py, missing values in test_missing.py,
-the pybars path and its cache in test_blocks.py."""
+roots, threads, and no second template engine. Parser faults are in test_parser.py, missing
+values in test_missing.py, the rows of issue 9's table in test_issue_rows.py."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_huggingface.exceptions import PromptTemplateError
-from airflow_provider_huggingface.prompts.renderer import LazyScope, referenced_roots, render_prompt
-from tests.prompts.rendering import fails, render
+from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
+from tests.prompts.rendering import render
 
 # ---------------------------------------------------------------------------------------------
 # Values and paths
@@ -74,9 +81,8 @@ def test_whole_scope_as_this() -> None:
     ("template", "expected"),
     [
         ("{{#if fetch.ok}}yes{{else}}no{{/if}}", "yes"),
-        ("{{#if zero}}yes{{else}}no{{/if}}", "no"),
         ("{{#if fetch.empty}}yes{{^}}no{{/if}}", "no"),
-        ("{{#unless fetch.ok}}down{{else}}up{{/unless}}", "up"),  # pybars itself drops this else
+        ("{{#unless fetch.ok}}down{{else}}up{{/unless}}", "up"),
         ("{{#unless no}}shown{{/unless}}", "shown"),
         # missing values are false or empty in a block's argument
         ("{{#if missing.deeply.nested}}yes{{else}}absent{{/if}}", "absent"),
@@ -104,7 +110,7 @@ def test_whole_scope_as_this() -> None:
         ),
         ("{{#each fetch.items}}{{#each ../fetch.empty}}{{else}}{{@index}}{{/each}}{{/each}}", "01"),
         ("{{#each fetch.items}}{{this}}{{/each}}", '{"name": "one", "size": 1}{"name": "two", "size": 2}'),
-        # with: the item becomes this; ../ reaches the outside (pybars' own #with breaks ../)
+        # with: the item becomes this; ../ reaches the outside
         ("{{#with group.task}}{{text}} on {{../ds}}{{/with}}", "from the group on 2024-05-06"),
         ("{{#each fetch.items}}{{#with this}}{{name}}#{{@index}} {{/with}}{{/each}}", "one#0 two#1 "),
         # no escaping inside blocks either; values with {{ }} stay data
@@ -115,7 +121,6 @@ def test_whole_scope_as_this() -> None:
         ("a{{! a comment }}b{{!-- has }} inside --}}c", "abc"),
         ("a  {{~ds~}}  b", "a2024-05-06b"),
         ("a {{~#if fetch.ok~}} b {{~/if~}} c", "abc"),
-        ("List:\n{{#each fetch.items}}\n- {{name}}\n{{/each}}\nDone", "List:\n- one\n- two\nDone"),
         ("  {{#if fetch.ok}}\n  yes\n  {{else}}\n  no\n  {{/if}}\nafter", "  yes\nafter"),
         # a tag-looking piece of escaped text next to blocks
         ("{\\{{x}} {{#if fetch.ok}}y{{/if}}", "{{{x}} y"),
@@ -140,7 +145,7 @@ def test_referenced_roots_reports_malformed_templates_with_the_field() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Scope: referenced roots and lazy loading
+# Referenced roots
 
 
 @pytest.mark.parametrize(
@@ -167,38 +172,43 @@ def test_referenced_roots(template: str, expected: set[str]) -> None:
     assert referenced_roots(template) == frozenset(expected)
 
 
-def test_lazy_scope_loads_only_what_the_template_touches() -> None:
-    calls: list[str] = []
+# ---------------------------------------------------------------------------------------------
+# Threads, and no second template engine
 
-    def loader(name: str, value: object):
-        return lambda: calls.append(name) or value
 
-    scope = LazyScope(
-        {"ds": "2024-05-06"},
-        {"summarize": loader("summarize", {"text": "hi"}), "fetch": loader("fetch", {"items": [1]})},
+def test_many_threads_compile_and_render_at_once() -> None:
+    threads = 8
+    token = f"threads-{id(object())}"  # templates no earlier test has parsed
+    templates = {
+        f"{{{{#each fetch.items}}}}{n}:{{{{@index}}}}:{{{{name}}}}{{{{#if ../fetch.ok}}}}+{{{{/if}}}} "
+        f"{{{{/each}}}}{token}": f"{n}:0:one+ {n}:1:two+ {token}"
+        for n in range(50)
+    }
+    start = threading.Barrier(threads)
+
+    def work(offset: int) -> list[tuple[str, str]]:
+        start.wait()
+        order = list(templates)[offset:] + list(templates)[:offset]  # each thread its own order
+        return [(template, render(template)) for template in order]
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [pair for batch in pool.map(work, range(0, 48, 6)) for pair in batch]
+    assert len(results) == threads * 50
+    for template, output in results:
+        assert output == templates[template]
+
+
+def test_rendering_a_block_template_imports_no_pybars() -> None:
+    """A fresh process, so that no other test's imports can hide one."""
+    root = Path(__file__).resolve().parents[2]
+    template = "{{#each xs}}{{#if this}}{{this}}{{/if}}{{else}}none{{/each}} {{#with x}}{{y}}{{/with}}"
+    code = (
+        "import sys\n"
+        "from airflow_provider_huggingface.prompts.renderer import render_prompt\n"
+        f"print(render_prompt({template!r}, {{'xs': [1, 0, 2], 'x': {{'y': 'v'}}}}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pybars', 'pymeta')))\n"
     )
-    assert render("{{summarize.text}} {{summarize.text}} {{ds}}", scope) == "hi hi 2024-05-06"
-    assert render("{{#if summarize}}{{summarize.text}}{{/if}}", scope) == "hi"
-    assert calls == ["summarize"]  # once, and fetch never
-    message = fails("{{nope}}", scope)
-    assert "Names in scope: ds, summarize, fetch." in message
-    assert calls == ["summarize"]  # listing names loads nothing
-    assert list(scope) == ["ds", "summarize", "fetch"]
-    assert len(scope) == 3
-
-
-def test_lazy_scope_as_a_whole() -> None:
-    scope = LazyScope({"a": 1}, {"b": lambda: [2]})
-    assert render("{{this}}", scope) == '{"a": 1, "b": [2]}'
-    assert render("{{#each this}}{{@key}}={{this}};{{/each}}", scope) == "a=1;b=[2];"
-    assert "nope" not in scope
-    with pytest.raises(KeyError):
-        scope["nope"]
-
-
-def test_loader_errors_propagate() -> None:
-    def broken() -> None:
-        raise RuntimeError("xcom backend down")
-
-    with pytest.raises(RuntimeError, match="xcom backend down"):
-        render("{{a}}", LazyScope(loaders={"a": broken}))
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["12 v", "[]"]  # after any line Airflow logs at import

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_huggingface.exceptions import PromptTemplateError
-from airflow_provider_huggingface.prompts.parser import TemplateProblem
 from airflow_provider_huggingface.prompts.renderer import render_prompt
 from airflow_provider_huggingface.prompts.scope import PromptScope, prompt_scope
+from airflow_provider_huggingface.prompts.syntax import TemplateProblem
 
 
 @pytest.fixture
