@@ -2,8 +2,8 @@
 
 The model sends one SQL statement; it runs only if it is a single ``SELECT`` (or ``WITH ... SELECT``)
 without a data-changing keyword (checked with sqlparse, which the common-sql provider brings), and then
-inside a transaction that is rolled back, read-only where the driver allows it (SQLite's
-``query_only``, PostgreSQL's and MySQL's read-only transactions). The first ``max_rows`` rows come back
+inside a transaction that is rolled back, read-only where the driver allows it (an authorizer that lets
+SQLite only read, PostgreSQL's and MySQL's read-only transactions). The first ``max_rows`` rows come back
 as JSON with the column names, saying when there are more.
 
 These checks are a second line: give the connection a database user that can only read.
@@ -19,6 +19,8 @@ from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 __all__ = ["sql_tool"]
 
@@ -43,16 +45,10 @@ _FORBIDDEN = frozenset(
         "SAVEPOINT",
     }
 )
-# Run first in the transaction, so a statement that got through the checks still cannot write.
-# Keyed by the DB-API driver's module; other drivers get the rolled-back transaction alone.
-_READ_ONLY_FIRST = {
-    "sqlite3": "PRAGMA query_only = ON",
-    "psycopg2": "SET TRANSACTION READ ONLY",
-    "psycopg": "SET TRANSACTION READ ONLY",
-    "MySQLdb": "SET TRANSACTION READ ONLY",
-    "pymysql": "SET TRANSACTION READ ONLY",
-    "mysql": "SET TRANSACTION READ ONLY",
-}
+# Drivers whose next transaction can be made read-only with a statement; SQLite gets an authorizer
+# instead. Other drivers get the rolled-back transaction alone.
+_READ_ONLY_TRANSACTION = frozenset({"psycopg2", "psycopg", "MySQLdb", "pymysql", "mysql"})
+_SQLITE_DENIED_FUNCTIONS = frozenset({"load_extension", "writefile", "edit", "fts3_tokenizer"})
 _PARAMETER = "One SQL SELECT statement (WITH ... SELECT is fine). Nothing that changes data."
 
 
@@ -141,6 +137,47 @@ def read_only_statement(query: str) -> str:
     return statement
 
 
+def fetch_read_only(hook: DbApiHook, statement: str, max_rows: int) -> tuple[list[str], list[Any]]:
+    """Run one statement in a transaction that is rolled back, read-only where the driver allows.
+
+    :param hook: the connection's SQL hook.
+    :param statement: the statement, already checked by :func:`read_only_statement`.
+    :param max_rows: the most rows fetched.
+    :return: the column names and the rows.
+    """
+    with closing(hook.get_conn()) as conn:
+        if hook.supports_autocommit:
+            hook.set_autocommit(conn, False)  # one transaction, rolled back below
+        driver = type(conn).__module__.split(".")[0]
+        try:
+            with closing(conn.cursor()) as cursor:
+                if driver == "sqlite3":
+                    conn.set_authorizer(_sqlite_reads_only)
+                elif driver in _READ_ONLY_TRANSACTION:
+                    cursor.execute("SET TRANSACTION READ ONLY")
+                cursor.execute(statement)
+                columns = [column[0] for column in cursor.description or ()]
+                return columns, (cursor.fetchmany(max_rows) if columns else [])
+        finally:
+            if driver == "sqlite3":
+                conn.set_authorizer(None)
+            conn.rollback()
+
+
+def _sqlite_reads_only(action: int, _arg1: str | None, arg2: str | None, *_: object) -> int:
+    """SQLite's authorizer: reading, functions and recursive CTEs pass; every write, ATTACH, PRAGMA and
+    transaction statement is denied when compiled. Pragma functions (``pragma_table_info``) are denied
+    too, as SQLite asks to update ``sqlite_master`` for them; ``SELECT sql FROM sqlite_master`` shows
+    the schema."""
+    import sqlite3
+
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE):
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in _SQLITE_DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
 class _ReadOnlyQuery:
     """The SQL tool's function: check the statement, run it read-only, return the first rows."""
 
@@ -154,21 +191,7 @@ class _ReadOnlyQuery:
         return f"sql_tool(conn_id={self.conn_id!r}, max_rows={self.max_rows})"
 
     def __call__(self, query: str) -> dict[str, Any]:
-        statement = read_only_statement(query)
-        hook = self._get_hook()
-        with closing(hook.get_conn()) as conn:
-            if getattr(hook, "supports_autocommit", False):
-                hook.set_autocommit(conn, False)  # one transaction, rolled back below
-            try:
-                with closing(conn.cursor()) as cursor:
-                    first = _READ_ONLY_FIRST.get(type(conn).__module__.split(".")[0])
-                    if first is not None:
-                        cursor.execute(first)
-                    cursor.execute(statement)
-                    columns = [column[0] for column in cursor.description or ()]
-                    rows = cursor.fetchmany(self.max_rows + 1) if columns else []
-            finally:
-                conn.rollback()
+        columns, rows = fetch_read_only(self._get_hook(), read_only_statement(query), self.max_rows + 1)
         result: dict[str, Any] = {"columns": columns, "rows": [list(row) for row in rows[: self.max_rows]]}
         if len(rows) > self.max_rows:
             result["more_rows"] = True

@@ -140,7 +140,9 @@ class Tool:
         if tool_name is None:
             raise ConfigurationError(f"{label} has no __name__: pass name= to Tool.from_function.")
         _check_name(tool_name, what=f"The tool name {tool_name!r} of {label}", fix="pass name=")
-        summary, param_docs = _parse_docstring(inspect.getdoc(function) or "")
+        # An object with __call__: its method carries the hints and the docstring.
+        described = function if inspect.isroutine(function) else type(function).__call__
+        summary, param_docs = _parse_docstring(inspect.getdoc(described) or inspect.getdoc(function) or "")
         if description is None:
             if not summary:
                 raise ConfigurationError(
@@ -149,7 +151,7 @@ class Tool:
                     "it, or pass description=."
                 )
             description = summary
-        parameters = _parameters_schema(function, label, param_docs)
+        parameters = _parameters_schema(function, described, label, param_docs)
         return cls(name=tool_name, description=description, parameters=parameters, function=function)
 
     def spec(self) -> dict[str, Any]:
@@ -395,7 +397,7 @@ def result_text(result: Any) -> str:
 
 
 def _parameters_schema(
-    function: Callable[..., Any], label: str, param_docs: dict[str, str]
+    function: Callable[..., Any], described: Callable[..., Any], label: str, param_docs: dict[str, str]
 ) -> dict[str, Any]:
     try:
         signature = inspect.signature(function)
@@ -403,10 +405,8 @@ def _parameters_schema(
         raise ConfigurationError(
             f"The signature of {label} cannot be read ({exc}): wrap it in a def."
         ) from None
-    # An object with __call__: its method carries the hints (its signature already leaves out self).
-    annotated = function if inspect.isroutine(function) else type(function).__call__
     try:
-        hints = typing.get_type_hints(annotated)
+        hints = typing.get_type_hints(described)
     except NameError as exc:
         raise ConfigurationError(
             f"The type hints of {label} name something its module does not define ({exc}): define or "
@@ -571,7 +571,7 @@ def _check_name(name: Any, *, what: str, fix: str = "rename it") -> None:
 
 def _label(function: Any) -> str:
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
-    return f"tool function {name}" if name else f"tool {_short_repr(function)}"
+    return f"tool function {name}" if name else f"tool object {type(function).__qualname__}"
 
 
 def _type_name(hint: Any) -> str:
