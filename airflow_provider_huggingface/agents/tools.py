@@ -51,6 +51,8 @@ _MIN_RESULT_CHARS = 200
 _MAX_EXCEPTION_CHARS = 500
 # The parameters' schema quoted in an error message, so the model can call the tool right next time.
 _MAX_USAGE_CHARS = 1_500
+# Schema problems named in one error message.
+_MAX_PROBLEMS = 3
 
 # OpenAI's rule for function names; the router's providers, TGI, vLLM and llama.cpp accept these.
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -169,14 +171,15 @@ class Tool:
         """What is wrong with these arguments for this tool, in words for the model; None if they fit."""
         if not isinstance(arguments, dict):
             return f"they must be a JSON object, not {_json_type(arguments)}"
-        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            self._validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path]
+        )
         if not errors:
             return None
-        first = errors[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
-        detail = first.message if len(first.message) <= 300 else first.message[:297] + "..."
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        return f"{'at ' + where.lstrip('.') + ': ' if where else ''}{detail}{more}"
+        # Up to three, so the model can fix them in one go.
+        problems = "; ".join(_problem(error) for error in errors[:_MAX_PROBLEMS])
+        more = f" (and {len(errors) - _MAX_PROBLEMS} more problem(s))" if len(errors) > _MAX_PROBLEMS else ""
+        return problems + more
 
     @property
     def _validator(self) -> Any:
@@ -654,6 +657,12 @@ def _cut(text: str, max_chars: int) -> tuple[str, int]:
 
     kept = max_chars - len(note(max_chars))  # max_chars has at least as many digits as what is kept
     return text[:kept] + note(kept), total - kept
+
+
+def _problem(error: Any) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    detail = error.message if len(error.message) <= 300 else error.message[:297] + "..."
+    return f"at {where}: {detail}" if where else detail
 
 
 def _json_type(value: Any) -> str:
