@@ -95,25 +95,14 @@ import sys
 sys.path.insert(0, sys.argv[2])
 from tests.fakes.hf_api import FakeHF
 
-class CountingFake(FakeHF):
-    # 100,000 calls: count them rather than keep each one.
-    def _record(self, rec):
-        with self._lock:
-            if rec.is_chat:
-                rec.chat_index = self._chat_count
-                self._chat_count += 1
-            elif rec.is_embedding:
-                rec.embedding_index = self._embedding_count
-                self._embedding_count += 1
-        return rec
-
-fake = CountingFake().start()
+fake = FakeHF(keep_requests=False).start()  # 100,000 calls: count them rather than keep each one
 fake.latency = float(sys.argv[1])
 fake.embedding_dim = int(sys.argv[3])
 fake.reply = "A short reply."
 print(fake.url, flush=True)
 sys.stdin.read()  # until the bench closes it
-print(fake._chat_count, fake._embedding_count, flush=True)
+counts = fake.call_counts
+print(counts["chat"], counts["embedding"], flush=True)
 """
 
 

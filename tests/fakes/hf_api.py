@@ -557,22 +557,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- chat completions
 
-    def _chat(self) -> None:
-        fake = self.server.fake
+    def _admitted(self) -> bool:
+        """Check an inference call's token and the rate limit; answer 401 or 429 and return False if not."""
         if not self._check_token(_INVALID_USER):
-            return
-        retry_after = fake._admit()
+            return False
+        retry_after = self.server.fake._admit()
         if retry_after is not None:
             self._json(
                 429,
                 {"error": "Rate limit reached. Please retry later."},
                 {"Retry-After": str(retry_after)},
             )
+            return False
+        return True
+
+    def _chat(self) -> None:
+        if not self._admitted():
             return
         body = self._rec.body if isinstance(self._rec.body, dict) else {}
         text, finish = _apply_limits(self._reply_text(), body)
-        # Like TGI, a server that was sent no real model name answers with its own.
-        model = body.get("model") if body.get("model") not in (None, "", "dummy") else DEFAULT_MODEL
+        model = _answer_model(body)
         prompt = _count_words(" ".join(_message_texts(body.get("messages"))))
         usage = {"prompt_tokens": prompt, "completion_tokens": _count_words(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -587,15 +591,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _embeddings(self) -> None:
         fake = self.server.fake
         rec = self._rec
-        if not self._check_token(_INVALID_USER):
-            return
-        retry_after = fake._admit()
-        if retry_after is not None:
-            self._json(
-                429,
-                {"error": "Rate limit reached. Please retry later."},
-                {"Retry-After": str(retry_after)},
-            )
+        if not self._admitted():
             return
         body = rec.body if isinstance(rec.body, dict) else {}
         openai = rec.path.rstrip("/").endswith(embeddings.OPENAI_EMBEDDINGS_PATH)
@@ -630,9 +626,11 @@ class _Handler(BaseHTTPRequestHandler):
             ragged=fake.embedding_ragged,
         )
         if openai:
-            model = body.get("model") if body.get("model") not in (None, "", "dummy") else DEFAULT_MODEL
             words = sum(_count_words(text) for text in texts)
-            self._json(200, embeddings.openai_payload(model, vectors, words, body.get("encoding_format")))
+            payload = embeddings.openai_payload(
+                _answer_model(body), vectors, words, body.get("encoding_format")
+            )
+            self._json(200, payload)
         else:
             # Like the serverless API: one vector for a string, a list of vectors for a list.
             one = isinstance(inputs, str) and len(vectors) == 1
@@ -793,6 +791,11 @@ def _message_texts(messages: Any) -> list[str]:
     return texts
 
 
+def _answer_model(body: dict[str, Any]) -> str:
+    """Like TGI, a server that was sent no real model name answers with its own."""
+    return body.get("model") if body.get("model") not in (None, "", "dummy") else DEFAULT_MODEL
+
+
 def _count_words(text: str) -> int:
     return len(text.split())
 
@@ -884,9 +887,12 @@ class FakeHF:
     ``fake.enqueue(Fault.rate_limited().at("/v1/embeddings"))``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep_requests: bool = True) -> None:
+        """``keep_requests=False`` numbers chat and embedding calls but keeps none of them (``requests``
+        stays empty): for benchmarks of a hundred thousand calls, whose records would outgrow them."""
         self._host = host
         self._port = port
+        self._keep_requests = keep_requests
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._server: _Server | None = None
@@ -1035,7 +1041,8 @@ class FakeHF:
             elif rec.is_embedding:
                 rec.embedding_index = self._embedding_count
                 self._embedding_count += 1
-            self._requests.append(rec)
+            if self._keep_requests:
+                self._requests.append(rec)
             self._changed.notify_all()
         return rec
 
@@ -1054,6 +1061,12 @@ class FakeHF:
     def embedding_requests(self) -> list[Recorded]:
         """The embedding requests so far, on either route."""
         return [r for r in self.requests if r.is_embedding]
+
+    @property
+    def call_counts(self) -> dict[str, int]:
+        """How many ``chat`` and ``embedding`` calls arrived since the last reset (kept or not)."""
+        with self._lock:
+            return {"chat": self._chat_count, "embedding": self._embedding_count}
 
     def wait_for_requests(
         self, count: int, *, timeout: float = 5.0, chat_only: bool = True

@@ -686,3 +686,12 @@ def test_recorded_answers_replay_through_the_client(hub_redirect: FakeHF) -> Non
         ["Hi", "Hey"], model=MINILM
     )
     assert features.shape == (2, 1, 3, 768)
+
+
+def test_a_fake_that_keeps_no_requests_still_counts_them() -> None:
+    with FakeHF(keep_requests=False) as fake:
+        chat(fake)
+        embed_over_http(fake, {"input": ["x", "y"]})
+        embed_over_http(fake, {"input": "z"})
+        assert fake.requests == []
+        assert fake.call_counts == {"chat": 1, "embedding": 2}
