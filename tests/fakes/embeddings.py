@@ -21,7 +21,6 @@ import base64
 import hashlib
 import json
 import math
-import random
 import re
 import struct
 from dataclasses import dataclass
@@ -50,14 +49,14 @@ def feature_extraction_path(model: str) -> str:
 
 
 def embedding_vector(text: str, dim: int = DEFAULT_EMBEDDING_DIM, *, normalize: bool = True) -> list[float]:
-    """The fake's vector for ``text``: seeded by a hash of the text, so the same text always gives the same
-    vector; a smaller ``dim`` gives a prefix of the larger one (before normalising), like Matryoshka
-    models asked for fewer ``dimensions``. Values are rounded to 6 decimals, as JSON carries them."""
-    seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-    rng = random.Random(seed)
-    values = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+    """The fake's vector for ``text``: values in [-1, 1) drawn from a hash of the text (SHAKE-256), so the
+    same text always gives the same vector; a smaller ``dim`` gives a prefix of the larger one (before
+    normalising), like Matryoshka models asked for fewer ``dimensions``. Rounded to 6 decimals, as JSON
+    carries them."""
+    stream = hashlib.shake_256(text.encode("utf-8")).digest(4 * dim)
+    values = [n / 2**31 - 1.0 for n in struct.unpack(f"<{dim}I", stream)]
     if normalize:
-        norm = math.sqrt(sum(v * v for v in values)) or 1.0
+        norm = math.sqrt(math.fsum(v * v for v in values)) or 1.0
         values = [v / norm for v in values]
     return [round(v, 6) for v in values]
 
