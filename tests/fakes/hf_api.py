@@ -1,8 +1,11 @@
-"""A fake of the Hugging Face HTTP API (Hub, router, OpenAI-style chat) on real HTTP, with fault injection.
+"""A fake of the Hugging Face HTTP API (Hub, router, OpenAI-style chat and embeddings) on real HTTP, with
+fault injection.
 
-Routes: ``POST .../chat/completions`` (JSON or SSE stream), ``GET /v1/models``, ``GET /health``,
-``GET /api/whoami-v2``, ``GET /api/models/{id}[/revision/{rev}]``, ``GET /api/tasks`` and
-``GET /api/agent-harnesses``; anything else is a JSON 404.
+Routes: ``POST .../chat/completions`` (JSON or SSE stream), ``POST .../v1/embeddings``,
+``POST /hf-inference/models/{id}/pipeline/feature-extraction`` (the router's feature extraction, see
+:mod:`tests.fakes.embeddings`), ``GET /v1/models``, ``GET /health``, ``GET /api/whoami-v2``,
+``GET /api/models/{id}[/revision/{rev}]``, ``GET /api/tasks`` and ``GET /api/agent-harnesses``; anything
+else is a JSON 404.
 
     with FakeHF() as fake:
         fake.reply = "hi"
@@ -29,6 +32,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes import embeddings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -181,11 +186,23 @@ class Recorded:
     status: int | None = None
     fault: Fault | None = None
     chat_index: int | None = None
+    embedding_index: int | None = None
 
     @property
     def is_chat(self) -> bool:
         """Whether this is a chat-completion call."""
         return _is_chat(self.method, self.path)
+
+    @property
+    def is_embedding(self) -> bool:
+        """Whether this is an embedding call (``/v1/embeddings`` or the router's feature extraction)."""
+        return embeddings.is_embedding(self.method, self.path)
+
+    @property
+    def is_inference(self) -> bool:
+        """Whether this is a chat or an embedding call: what ``latency``, ``rate_limit`` and
+        ``max_in_flight`` apply to."""
+        return self.is_chat or self.is_embedding
 
     @property
     def token(self) -> str | None:
@@ -257,6 +274,7 @@ def make_model(
 def default_models() -> dict[str, dict[str, Any]]:
     """A fresh copy of the registry every ``reset()`` goes back to."""
     chat_tags = ["transformers", "safetensors", "text-generation", "conversational"]
+    embedding_tags = ["sentence-transformers", "pytorch", "safetensors", "bert", "feature-extraction", "en"]
     models = [
         make_model(
             "mistralai/Mistral-7B-Instruct-v0.3",
@@ -288,6 +306,23 @@ def default_models() -> dict[str, dict[str, Any]]:
             "fake-org/private-chat-model",
             tags=list(chat_tags),
             private=True,
+            providers={"hf-inference": "live"},
+        ),
+        # Embedding models as the Hub describes them: a sentence-transformers model is tagged
+        # sentence-similarity, and huggingface_hub accepts it for feature extraction by its tags.
+        make_model(
+            "sentence-transformers/all-MiniLM-L6-v2",
+            pipeline_tag="sentence-similarity",
+            tags=[*embedding_tags, "sentence-similarity"],
+            library_name="sentence-transformers",
+            providers={"hf-inference": "live"},
+            task="feature-extraction",
+        ),
+        make_model(
+            "BAAI/bge-small-en-v1.5",
+            pipeline_tag="feature-extraction",
+            tags=[*embedding_tags, "sentence-similarity"],
+            library_name="sentence-transformers",
             providers={"hf-inference": "live"},
         ),
     ]
@@ -385,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._abort = fake._abort_event
         self._headers_sent = False
         try:
-            if self._rec.is_chat:
+            if self._rec.is_inference:
                 generation = fake._enter_chat()
                 try:
                     self._route()
@@ -413,7 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> None:
         fake = self.server.fake
         rec = self._rec
-        if rec.is_chat:
+        if rec.is_inference:
             self._wait(fake.latency or 0.0)
         fault = fake._take_fault(rec)
         if fault is not None:
@@ -423,6 +458,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = rec.path.rstrip("/") or "/"
         if rec.is_chat:
             self._chat()
+        elif rec.is_embedding:
+            self._embeddings()
         elif path == "/health" and self.command == "GET":
             self._json(200, {"status": "ok"})
         elif path.endswith("/v1/models") and self.command == "GET":
@@ -520,22 +557,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- chat completions
 
-    def _chat(self) -> None:
-        fake = self.server.fake
+    def _admitted(self) -> bool:
+        """Check an inference call's token and the rate limit; answer 401 or 429 and return False if not."""
         if not self._check_token(_INVALID_USER):
-            return
-        retry_after = fake._admit()
+            return False
+        retry_after = self.server.fake._admit()
         if retry_after is not None:
             self._json(
                 429,
                 {"error": "Rate limit reached. Please retry later."},
                 {"Retry-After": str(retry_after)},
             )
+            return False
+        return True
+
+    def _chat(self) -> None:
+        if not self._admitted():
             return
         body = self._rec.body if isinstance(self._rec.body, dict) else {}
         text, finish = _apply_limits(self._reply_text(), body)
-        # Like TGI, a server that was sent no real model name answers with its own.
-        model = body.get("model") if body.get("model") not in (None, "", "dummy") else DEFAULT_MODEL
+        model = _answer_model(body)
         prompt = _count_words(" ".join(_message_texts(body.get("messages"))))
         usage = {"prompt_tokens": prompt, "completion_tokens": _count_words(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -544,6 +585,56 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(_chunks(model, text, finish, usage if include_usage else None))
         else:
             self._json(200, _completion(model, text, finish, usage))
+
+    # ---- embeddings
+
+    def _embeddings(self) -> None:
+        fake = self.server.fake
+        rec = self._rec
+        if not self._admitted():
+            return
+        body = rec.body if isinstance(rec.body, dict) else {}
+        openai = rec.path.rstrip("/").endswith(embeddings.OPENAI_EMBEDDINGS_PATH)
+        inputs = body.get("input" if openai else "inputs")
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            key = "input" if openai else "inputs"
+            self._json(
+                422, {"error": f"`{key}` must be a string or a list of strings", "error_type": "Validation"}
+            )
+            return
+        if not texts:
+            self._json(400, {"error": "`inputs` cannot be empty", "error_type": "Empty"})
+            return
+        if fake.embedding_max_batch is not None and len(texts) > fake.embedding_max_batch:
+            self._json(413, embeddings.batch_too_large(len(texts), fake.embedding_max_batch, openai=openai))
+            return
+        if fake.embedding_reply is not None:
+            reply = fake.embedding_reply
+            self._json(200, reply(body) if callable(reply) else reply)
+            return
+        dim = body.get("dimensions") or fake.embedding_dim
+        if not isinstance(dim, int) or not 0 < dim <= fake.embedding_dim:
+            message = f"`dimensions` must be between 1 and {fake.embedding_dim}, got {dim!r}"
+            self._json(422, {"error": message, "error_type": "Validation"})
+            return
+        # TEI normalises unless told not to; OpenAI-compatible servers always do.
+        normalize = openai or body.get("normalize") is not False
+        vectors = embeddings.shape_vectors(
+            [embeddings.embedding_vector(text, dim, normalize=normalize) for text in texts],
+            count_offset=fake.embedding_count_offset,
+            ragged=fake.embedding_ragged,
+        )
+        if openai:
+            words = sum(_count_words(text) for text in texts)
+            payload = embeddings.openai_payload(
+                _answer_model(body), vectors, words, body.get("encoding_format")
+            )
+            self._json(200, payload)
+        else:
+            # Like the serverless API: one vector for a string, a list of vectors for a list.
+            one = isinstance(inputs, str) and len(vectors) == 1
+            self._json(200, vectors[0] if one else vectors)
 
     def _reply_text(self) -> str:
         reply = self.server.fake.reply
@@ -700,6 +791,11 @@ def _message_texts(messages: Any) -> list[str]:
     return texts
 
 
+def _answer_model(body: dict[str, Any]) -> str:
+    """Like TGI, a server that was sent no real model name answers with its own."""
+    return body.get("model") if body.get("model") not in (None, "", "dummy") else DEFAULT_MODEL
+
+
 def _count_words(text: str) -> int:
     return len(text.split())
 
@@ -776,15 +872,27 @@ class FakeHF:
     """The fake Hugging Face API and its thread-safe control surface.
 
     Knobs (all restored by ``reset()``): ``reply`` (str or ``callable(body) -> str``), ``latency``
-    (seconds before each chat answer), ``rate_limit`` (chat requests per sliding second), ``valid_tokens``
-    (None: any ``hf_`` token, and no token on chat), ``repo_access`` (tokens that see gated/private repos),
-    ``gate_model_info`` (gated repos answer 401/403 on model info), ``fault_plan``, ``model_faults``
-    (a fault per model named in the chat body) and ``models``.
+    (seconds before each chat or embedding answer), ``rate_limit`` (chat and embedding requests per
+    sliding second), ``valid_tokens`` (None: any ``hf_`` token, and no token on chat or embeddings),
+    ``repo_access`` (tokens that see gated/private repos), ``gate_model_info`` (gated repos answer 401/403
+    on model info), ``fault_plan``, ``model_faults`` (a fault per model a chat or embedding call names)
+    and ``models``.
+
+    Embedding knobs: ``embedding_dim`` (the vectors' length, default 16; a call's ``dimensions`` may ask
+    for fewer), ``embedding_reply`` (a fixed JSON answer, or ``callable(body) -> answer``, e.g. a recorded
+    one), ``embedding_count_offset`` (answer that many vectors more, or fewer when negative, than texts
+    sent), ``embedding_ragged`` (every second vector one value short), ``embedding_max_batch`` (more
+    texts in one call answer TEI's 413) and ``embedding_fault_plan`` (like ``fault_plan``, numbered by
+    embedding call). One-shot faults reach embeddings when aimed at their path:
+    ``fake.enqueue(Fault.rate_limited().at("/v1/embeddings"))``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep_requests: bool = True) -> None:
+        """``keep_requests=False`` numbers chat and embedding calls but keeps none of them (``requests``
+        stays empty): for benchmarks of a hundred thousand calls, whose records would outgrow them."""
         self._host = host
         self._port = port
+        self._keep_requests = keep_requests
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._server: _Server | None = None
@@ -862,12 +970,22 @@ class FakeHF:
         # Like the Hub, a gated model's metadata is public; access is enforced by auth-check and calls.
         self.gate_model_info: bool = False
         self.fault_plan: Callable[[int, Any], Fault | None] | None = None
-        # A fault every chat call naming this model meets, e.g. {"org/gone": Fault.status(410)}.
+        # A fault every chat or embedding call naming this model meets, e.g. {"org/gone": Fault.status(410)}.
         self.model_faults: dict[str, Fault] = {}
+        # Embeddings: the vectors' length, a fixed answer (or callable(body) -> answer) instead of them,
+        # vectors more or fewer than texts, every second vector one short, TEI's client batch limit, and
+        # a fault_plan of their own (indexed by embedding call).
+        self.embedding_dim: int = embeddings.DEFAULT_EMBEDDING_DIM
+        self.embedding_reply: Any = None
+        self.embedding_count_offset: int = 0
+        self.embedding_ragged: bool = False
+        self.embedding_max_batch: int | None = None
+        self.embedding_fault_plan: Callable[[int, Any], Fault | None] | None = None
         self.models: dict[str, dict[str, Any]] = default_models()
         self._faults: list[Fault] = []
         self._requests: list[Recorded] = []
         self._chat_count = 0
+        self._embedding_count = 0
         self._in_flight = 0
         self._generation = getattr(self, "_generation", 0) + 1
         self._max_in_flight = 0
@@ -899,10 +1017,16 @@ class FakeHF:
                     fault.path is not None and rec.path.startswith(fault.path)
                 ):
                     return self._faults.pop(i)
-            model = rec.body.get("model") if rec.is_chat and isinstance(rec.body, dict) else None
+            if rec.is_chat:
+                model = rec.body.get("model") if isinstance(rec.body, dict) else None
+            else:
+                model = embeddings.embedding_model(rec.path, rec.body) if rec.is_embedding else None
             if model in self.model_faults:
                 return self.model_faults[model]
-            plan, n = self.fault_plan, rec.chat_index
+            if rec.is_embedding:
+                plan, n = self.embedding_fault_plan, rec.embedding_index
+            else:
+                plan, n = self.fault_plan, rec.chat_index
         if plan is not None and n is not None:
             return plan(n, rec.body)
         return None
@@ -914,7 +1038,11 @@ class FakeHF:
             if rec.is_chat:
                 rec.chat_index = self._chat_count
                 self._chat_count += 1
-            self._requests.append(rec)
+            elif rec.is_embedding:
+                rec.embedding_index = self._embedding_count
+                self._embedding_count += 1
+            if self._keep_requests:
+                self._requests.append(rec)
             self._changed.notify_all()
         return rec
 
@@ -928,6 +1056,17 @@ class FakeHF:
     def chat_requests(self) -> list[Recorded]:
         """The chat-completion requests so far."""
         return [r for r in self.requests if r.is_chat]
+
+    @property
+    def embedding_requests(self) -> list[Recorded]:
+        """The embedding requests so far, on either route."""
+        return [r for r in self.requests if r.is_embedding]
+
+    @property
+    def call_counts(self) -> dict[str, int]:
+        """How many ``chat`` and ``embedding`` calls arrived since the last reset (kept or not)."""
+        with self._lock:
+            return {"chat": self._chat_count, "embedding": self._embedding_count}
 
     def wait_for_requests(
         self, count: int, *, timeout: float = 5.0, chat_only: bool = True

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import threading
 import time
 import urllib.request
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import huggingface_hub
+import numpy as np
 import pytest
 from huggingface_hub import AsyncInferenceClient, HfApi, InferenceClient, get_session
 from huggingface_hub.errors import (
@@ -22,6 +25,12 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import _http
 
+from tests.fakes.embeddings import (
+    OPENAI_EMBEDDINGS_PATH,
+    embedding_vector,
+    feature_extraction_path,
+    load_recorded,
+)
 from tests.fakes.hf_api import FakeHF, Fault, _httpx_module, redirect_hub_to
 
 if TYPE_CHECKING:
@@ -469,3 +478,220 @@ def test_stop_does_not_wait_for_hanging_handlers() -> None:
     thread.join(timeout=3)
     assert not thread.is_alive()
     assert errors
+
+
+# ------------------------------------------------------------------------------------------------ embeddings
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+TEXTS = ["the first text", "a second one", "the first text"]
+
+
+def embed_over_http(
+    fake: FakeHF, body: dict, path: str = OPENAI_EMBEDDINGS_PATH, token: str = "hf_x"
+) -> object:
+    return get_session().post(f"{fake.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_feature_extraction_through_the_router_for_hf_inference(hub_redirect: FakeHF) -> None:
+    client = InferenceClient(provider="hf-inference", token="hf_x")
+    vectors = client.feature_extraction(TEXTS, model=MINILM)
+
+    assert vectors.shape == (3, 16)
+    assert np.allclose(vectors, [embedding_vector(t) for t in TEXTS], atol=1e-6)
+    (call,) = hub_redirect.embedding_requests
+    # The URL and body huggingface_hub sends (the same in 1.x and 2.x): parameters at the body's root,
+    # the unset ones left out.
+    assert call.headers["host"] == "router.huggingface.co"
+    assert (
+        call.path
+        == feature_extraction_path(MINILM)
+        == f"/hf-inference/models/{MINILM}/pipeline/feature-extraction"
+    )
+    assert call.body == {"inputs": TEXTS}
+    assert call.token == "hf_x"
+    # Before posting, huggingface_hub checks on the Hub that the model does feature extraction.
+    assert [r.path for r in hub_redirect.requests if r.path.startswith("/api/")] == [f"/api/models/{MINILM}"]
+
+    client.feature_extraction(TEXTS[:1], model=MINILM, normalize=False, truncate=True, dimensions=8)
+    assert hub_redirect.embedding_requests[-1].body == {
+        "inputs": TEXTS[:1],
+        "normalize": False,
+        "truncate": True,
+        "dimensions": 8,
+    }
+
+
+def test_feature_extraction_with_the_default_provider_reads_the_mapping(hub_redirect: FakeHF) -> None:
+    vector = InferenceClient(token="hf_x").feature_extraction("one text", model=MINILM)
+
+    # One string gives one vector, as the serverless API answers a sentence-transformers model.
+    assert vector.shape == (16,)
+    assert vector.tolist() == pytest.approx(embedding_vector("one text"))
+    lookup = next(r for r in hub_redirect.requests if r.path == f"/api/models/{MINILM}")
+    assert lookup.query == {"expand": ["inferenceProviderMapping"]}
+    assert hub_redirect.embedding_requests[-1].path == feature_extraction_path(MINILM)
+
+
+def test_async_feature_extraction_is_redirected_too(hub_redirect: FakeHF) -> None:
+    async def run() -> list[list[float]]:
+        async with AsyncInferenceClient(provider="hf-inference", token="hf_x") as client:
+            batches = await asyncio.gather(
+                *(client.feature_extraction(TEXTS[i : i + 1], model=MINILM) for i in range(3))
+            )
+            return [batch[0].tolist() for batch in batches]
+
+    assert np.allclose(asyncio.run(run()), [embedding_vector(t) for t in TEXTS], atol=1e-6)
+
+
+def test_openai_embeddings_route(fake_hf: FakeHF) -> None:
+    answer = embed_over_http(fake_hf, {"model": MINILM, "input": TEXTS}).json()
+
+    assert answer["object"] == "list"
+    assert answer["model"] == MINILM
+    assert [item["index"] for item in answer["data"]] == [0, 1, 2]
+    assert {item["object"] for item in answer["data"]} == {"embedding"}
+    assert [item["embedding"] for item in answer["data"]] == [embedding_vector(t) for t in TEXTS]
+    assert answer["usage"] == {"prompt_tokens": 9, "total_tokens": 9}  # one token a word
+    (call,) = fake_hf.embedding_requests
+    assert (call.path, call.body, call.embedding_index, call.chat_index) == (
+        "/v1/embeddings",
+        {"model": MINILM, "input": TEXTS},
+        0,
+        None,
+    )
+
+    one = embed_over_http(fake_hf, {"input": "the first text", "dimensions": 4}).json()
+    assert one["model"] == "fake-model"
+    assert [item["embedding"] for item in one["data"]] == [embedding_vector("the first text", 4)]
+
+
+def test_vectors_depend_on_the_text_alone(hub_redirect: FakeHF) -> None:
+    openai = embed_over_http(hub_redirect, {"input": ["b", "a"]}).json()["data"]
+    router = InferenceClient(provider="hf-inference", token="hf_x").feature_extraction(
+        ["a", "b"], model=MINILM
+    )
+
+    assert openai[0]["embedding"] == pytest.approx(router[1].tolist())
+    assert openai[1]["embedding"] == pytest.approx(router[0].tolist())
+    assert router[0].tolist() != pytest.approx(router[1].tolist())
+    # Unit length unless the call asks for normalize=false, as TEI does.
+    assert float((router[0] ** 2).sum()) == pytest.approx(1.0, abs=1e-5)
+    raw = InferenceClient(provider="hf-inference", token="hf_x").feature_extraction(
+        ["a"], model=MINILM, normalize=False
+    )
+    assert float((raw[0] ** 2).sum()) != pytest.approx(1.0, abs=1e-3)
+
+
+def test_embedding_dim_and_base64(fake_hf: FakeHF) -> None:
+    fake_hf.embedding_dim = 384
+    data = embed_over_http(fake_hf, {"input": ["x"], "encoding_format": "base64"}).json()["data"]
+
+    packed = base64.b64decode(data[0]["embedding"])
+    assert len(packed) == 384 * 4
+    assert list(struct.unpack("<384f", packed)) == pytest.approx(embedding_vector("x", 384), abs=1e-6)
+    too_many = embed_over_http(fake_hf, {"input": ["x"], "dimensions": 385})
+    assert too_many.status_code == 422
+
+
+def test_wrong_count_and_ragged_switches(hub_redirect: FakeHF) -> None:
+    client = InferenceClient(provider="hf-inference", token="hf_x")
+    hub_redirect.embedding_count_offset = -1
+    assert client.feature_extraction(TEXTS, model=MINILM).shape == (2, 16)
+    assert len(embed_over_http(hub_redirect, {"input": TEXTS}).json()["data"]) == 2
+
+    hub_redirect.embedding_count_offset = 2
+    assert client.feature_extraction(TEXTS, model=MINILM).shape == (5, 16)
+
+    hub_redirect.embedding_count_offset = 0
+    hub_redirect.embedding_ragged = True
+    data = embed_over_http(hub_redirect, {"input": TEXTS}).json()["data"]
+    assert [len(item["embedding"]) for item in data] == [16, 15, 16]
+    # huggingface_hub hands ragged vectors to numpy, which refuses them: the hook must name the problem.
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        client.feature_extraction(TEXTS, model=MINILM)
+
+
+def test_client_batch_limit_answers_tei_413(hub_redirect: FakeHF) -> None:
+    hub_redirect.embedding_max_batch = 2
+    with pytest.raises(HfHubHTTPError) as exc:
+        InferenceClient(provider="hf-inference", token="hf_x").feature_extraction(TEXTS, model=MINILM)
+    assert exc.value.response.status_code == 413
+    assert exc.value.response.json() == {
+        "error": "batch size 3 > maximum allowed batch size 2",
+        "error_type": "Validation",
+    }
+    openai = embed_over_http(hub_redirect, {"input": TEXTS})
+    assert openai.status_code == 413
+    assert openai.json() == {
+        "message": "batch size 3 > maximum allowed batch size 2",
+        "code": 413,
+        "type": "Validation",
+    }
+    assert embed_over_http(hub_redirect, {"input": TEXTS[:2]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"input": []}, 400), ({"input": [1, 2]}, 422), ({"input": {"text": "x"}}, 422), ({}, 422)],
+)
+def test_bad_embedding_inputs(fake_hf: FakeHF, body: dict, status: int) -> None:
+    assert embed_over_http(fake_hf, body).status_code == status
+
+
+def test_embedding_faults_latency_and_tokens(hub_redirect: FakeHF) -> None:
+    client = InferenceClient(provider="hf-inference", token="hf_x")
+    route = feature_extraction_path(MINILM)
+    hub_redirect.enqueue(Fault.rate_limited(retry_after=2).at(route))
+    hub_redirect.enqueue(Fault.server_error(503).at(OPENAI_EMBEDDINGS_PATH))
+    assert chat(hub_redirect).choices  # a chat call meets neither
+    with pytest.raises(HfHubHTTPError) as exc:
+        client.feature_extraction(TEXTS, model=MINILM)
+    assert exc.value.response.headers["Retry-After"] == "2"
+    assert embed_over_http(hub_redirect, {"input": TEXTS}).status_code == 503
+    assert client.feature_extraction(TEXTS, model=MINILM).shape == (3, 16)
+
+    hub_redirect.reset()  # embedding calls are numbered from 0 after a reset
+    hub_redirect.embedding_fault_plan = lambda n, body: Fault.server_error(502) if n == 1 else None
+    hub_redirect.model_faults = {"org/gone": Fault.status(410)}
+    statuses = [embed_over_http(hub_redirect, {"input": "x"}).status_code for _ in range(3)]
+    assert statuses == [200, 502, 200]
+    assert embed_over_http(hub_redirect, {"model": "org/gone", "input": "x"}).status_code == 410
+
+    hub_redirect.valid_tokens = {"hf_good"}
+    assert embed_over_http(hub_redirect, {"input": "x"}, token="hf_bad").status_code == 401
+
+    hub_redirect.reset()
+    hub_redirect.latency = 0.2
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: embed_over_http(hub_redirect, {"input": "x"}), range(4)))
+    assert 0.2 <= time.monotonic() - start < 1.0
+    assert hub_redirect.max_in_flight == 4
+
+
+def test_recorded_answers_replay_through_the_client(hub_redirect: FakeHF) -> None:
+    pooled = load_recorded("feature_extraction_all-MiniLM-L6-v2")
+    hub_redirect.embedding_reply = pooled.body
+    vector = InferenceClient(provider="hf-inference", token="hf_x").feature_extraction(
+        pooled.request["body"]["inputs"], model=MINILM
+    )
+    assert vector.shape == (384,)
+    assert vector.tolist() == pytest.approx(pooled.body)
+
+    # A model without pooling answers per-token features: 4 dimensions for a list of texts, not 2.
+    per_token = load_recorded("feature_extraction_bart-base_two_texts")
+    hub_redirect.embedding_reply = lambda body: per_token.body
+    features = InferenceClient(provider="hf-inference", token="hf_x").feature_extraction(
+        ["Hi", "Hey"], model=MINILM
+    )
+    assert features.shape == (2, 1, 3, 768)
+
+
+def test_a_fake_that_keeps_no_requests_still_counts_them() -> None:
+    with FakeHF(keep_requests=False) as fake:
+        chat(fake)
+        embed_over_http(fake, {"input": ["x", "y"]})
+        embed_over_http(fake, {"input": "z"})
+        assert fake.requests == []
+        assert fake.call_counts == {"chat": 1, "embedding": 2}

@@ -1,6 +1,6 @@
 """Airflow with the CeleryExecutor, for real: PostgreSQL, Redis, Airflow's processes and Celery workers.
 
-``celery_cluster(fake)`` starts PostgreSQL and Redis (:mod:`tests.scale.services`), migrates the metadata
+``celery_cluster(fake)`` starts PostgreSQL and Redis (:mod:`tests.services`), migrates the metadata
 DB, starts the API server, scheduler, DAG processor and triggerer (:mod:`tests.processes`, the helpers of
 the scheduler tier) and one ``airflow celery worker`` per entry of ``workers``, then yields a
 :class:`CeleryStack`; everything is stopped and deleted afterwards. The DAGs are ``example_dags/`` and
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests import services
 from tests.processes import (
     AirflowStack,
     airflow_executable,
@@ -33,7 +34,6 @@ from tests.processes import (
     tail,
     wait_until_healthy,
 )
-from tests.scale import services
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

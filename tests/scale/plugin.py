@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes.hf_api import FakeHF
 from tests.scale.cluster import WORKERS, celery_cluster
-from tests.scale.services import ServiceError
+from tests.services import ServiceError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.scale import services
+from tests import services
 
 
 @pytest.mark.scale

@@ -1,7 +1,9 @@
-"""PostgreSQL and Redis from the distribution's packages, each started on 127.0.0.1 in a throwaway folder.
+"""PostgreSQL and Redis, each started on 127.0.0.1 in a throwaway folder.
 
-Plain code, no pytest: the scale tier's fixtures and ``bench/bench_scale.py`` both use it. A service that
-cannot start raises :class:`ServiceError` with its log's tail and what to install.
+Plain code, no pytest: the scale tier's fixtures, ``bench/bench_scale.py`` and the vector store of
+:mod:`tests.vectorstore` use it. PostgreSQL comes from the distribution's packages unless a caller names
+other server programs (the vector store's come with pgvector). A service that cannot start raises
+:class:`ServiceError` with its log's tail and what to install.
 """
 
 from __future__ import annotations
@@ -124,14 +126,17 @@ def stop_service(service: Service, sig: int = signal.SIGTERM) -> None:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[Service]:
+def postgres(bindir: Path | None = None) -> Iterator[Service]:
     """A fresh PostgreSQL cluster with an ``airflow`` database owned by the ``airflow`` superuser (trust
-    authentication on 127.0.0.1), stopped and deleted afterwards."""
-    bindir = _postgres_bindir()
+    authentication on 127.0.0.1), stopped and deleted afterwards.
+
+    :param bindir: the folder of ``initdb`` and ``postgres`` to run; default: the distribution's.
+    """
+    bindir = _postgres_bindir() if bindir is None else bindir
     user = _server_user()
     # mkdtemp, not pytest's tmp_path: pytest's folders are private to this user, and the server may run
     # as another one.
-    folder = Path(tempfile.mkdtemp(prefix="scale-postgres-"))
+    folder = Path(tempfile.mkdtemp(prefix="test-postgres-"))
     if user is not None:
         os.chown(folder, user.pw_uid, user.pw_gid)
     data = folder / "data"
