@@ -8,7 +8,12 @@ them; the others are left to the hook's retry policy first and Airflow's task re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from airflow_provider_huggingface._internal.airflow_compat import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TOKENS_URL = "https://huggingface.co/settings/tokens"
 
@@ -62,6 +67,16 @@ class HuggingFaceError(AirflowException):
         self.request_id = request_id
         self.server_message = server_message
         self.retry_after = retry_after
+
+    def with_detail(self, detail: str) -> HuggingFaceError:
+        """The same error, of the same class, its message followed by ``detail``."""
+        return type(self)(
+            f"{self} {detail}",
+            status_code=self.status_code,
+            request_id=self.request_id,
+            server_message=self.server_message,
+            retry_after=self.retry_after,
+        )
 
 
 class HuggingFaceTransientError(HuggingFaceError):
@@ -127,7 +142,13 @@ class PromptTemplateError(HuggingFacePermanentError, ValueError):
 
 
 class StructuredOutputError(HuggingFacePermanentError, ValueError):
-    """The model's reply is not JSON that fits the requested schema."""
+    """The model's reply is not JSON that fits the requested schema.
+
+    ``result`` is the last reply, already paid for (``{"text", "model", "finish_reason", "usage"}``,
+    the usage of every call it took), when there was one: a batch keeps it, a branch reports it.
+    """
+
+    result: Mapping[str, Any] | None = None
 
 
 class BudgetExhaustedError(HuggingFacePermanentError):

@@ -113,12 +113,24 @@ def usage_dict(usage: Any) -> TokenUsage | None:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A checked chat call, ready to send: where, which model, the messages and the settings."""
+    """A checked chat call, ready to send: where, which model, the messages and the settings, and
+    how a JSON reply is read (a name of :data:`airflow_provider_huggingface._internal.structured.READERS`)."""
 
     where: str
     model: str | None
     messages: list[dict[str, Any]]
     generation: dict[str, Any]
+    reader: str = "json"
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what is sent: a stored reply is reused only for the same request."""
+        import hashlib
+        import json
+
+        sent = [self.where, self.model, self.messages, self.generation, self.reader]
+        text = json.dumps(sent, sort_keys=True, default=str)  # ASCII: any lone surrogate escaped
+        return hashlib.blake2b(text.encode("ascii"), digest_size=16).hexdigest()
 
     def __str__(self) -> str:
         from airflow_provider_huggingface._internal.images import describe, human_size
@@ -140,6 +152,7 @@ def build_request(
     max_image_bytes: int | None,
     model: str | None,
     generation: dict[str, Any],
+    reader: str = "json",
 ) -> ChatRequest:
     """The request of a chat call on this connection, every argument checked; see
     :meth:`airflow_provider_huggingface.hooks.huggingface.HuggingFaceHook.prepare_chat`."""
@@ -171,12 +184,18 @@ def build_request(
     generation = {**generation, "stop": [stop] if isinstance(stop, str) else stop}
     check_generation_settings(**generation)
     turns = conversation(system_prompt=system_prompt, messages=messages, user_prompt=user_prompt)
+    if user_prompt is None and not turns[-1]["content"].strip():
+        raise ConfigurationError(
+            f"messages[{len(messages or ()) - 1}].content, the conversation's last user turn, is empty: the "
+            "model would be billed for answering nothing. Check what it renders from, or give user_prompt."
+        )
     parts = image_parts(images, max_bytes=MAX_IMAGE_BYTES if max_image_bytes is None else max_image_bytes)
     return ChatRequest(
         where=settings.where,
         model=settings.resolve_model(model),
         messages=attach_images(turns, parts),
         generation={k: v for k, v in generation.items() if v is not None},
+        reader=reader,
     )
 
 

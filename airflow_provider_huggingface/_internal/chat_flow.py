@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_huggingface._internal.chat import add_usage, count_tokens
 from airflow_provider_huggingface._internal.retry import retrying
 from airflow_provider_huggingface._internal.steps import Blocking
-from airflow_provider_huggingface._internal.structured import parse_reply, reask, reask_request, wants_json
+from airflow_provider_huggingface._internal.structured import READERS, reask, reask_request, wants_json
 from airflow_provider_huggingface.exceptions import HuggingFaceError, StructuredOutputError
 
 if TYPE_CHECKING:
@@ -42,7 +42,9 @@ class ChatSession:
 
     :param fallback: the models to ask in turn; shared, so that a model that failed stays skipped.
     :param budget: what the task's calls may spend together.
-    :param log: where retry, re-ask and fallback lines go.
+    :param log: where the calls' lines go (a stream's, a budget's warning).
+    :param retry_log: where retry lines go, if not ``log`` (a batch lets a few through).
+    :param reask_log: where the structured-output re-ask lines go, if not ``log`` (likewise).
     :param validate_model: ask the Hub, before a model's first request, whether it can chat.
     :param report: log one line per answered call (a batch logs progress instead).
     :param on_failure: told of each failed attempt and whether it will be retried.
@@ -51,6 +53,8 @@ class ChatSession:
     fallback: ModelFallback
     budget: Budget
     log: TaskLog
+    retry_log: TaskLog | None = None
+    reask_log: TaskLog | None = None
     validate_model: bool = False
     report: bool = True
     on_failure: Callable[[HuggingFaceError, bool], None] | None = None
@@ -105,13 +109,18 @@ def _answer(
     response_format = request.generation.get("response_format")
     if not wants_json(response_format):
         return result
+    read = READERS[request.reader]
     try:
-        result["json"] = parse_reply(result["text"], response_format)
+        result["json"] = read(result["text"], response_format)
         return result
     except StructuredOutputError as exc:
         problem = exc
-    again = reask_request(request, result["usage"], problem, session.budget)
-    session.log.warning("Asking once more for JSON that fits: %s", problem)
+    try:
+        again = reask_request(request, result["usage"], problem, session.budget)
+    except StructuredOutputError as refused:
+        refused.result = result  # paid for: a batch keeps it, a branch reports it
+        raise
+    (session.reask_log or session.log).warning("Asking once more for JSON that fits: %s", problem)
     second = yield from send_steps(
         dataclasses.replace(again, messages=reask(request.messages, result["text"], problem)),
         session,
@@ -119,7 +128,11 @@ def _answer(
         stream=stream,
     )
     second["usage"] = add_usage(result["usage"], second["usage"])  # both calls are billed
-    second["json"] = parse_reply(second["text"], response_format)
+    try:
+        second["json"] = read(second["text"], response_format)
+    except StructuredOutputError as exc:
+        exc.result = second
+        raise
     return second
 
 
@@ -138,7 +151,7 @@ def send_steps(
         Ask(request, stream),
         policy=backend.retry_policy,
         map_error=functools.partial(backend.map_error, model=request.model),
-        log=session.log,
+        log=session.retry_log or session.log,
         on_failure=on_failure,
         admit=budget.admit,
     )

@@ -38,8 +38,15 @@ _OWN_MODEL = "(the endpoint's own)"
 
 # The router: "The requested model 'x' is not supported by any provider you have enabled."; providers:
 # "Model not supported by provider together", OpenAI-style codes model_not_supported / model_not_found.
+# "not supported" must follow the model itself: "'logprobs' is not supported with this model" or "the
+# model does not support parameter tools" refuse a setting, which another model may refuse as well.
 _NOT_SUPPORTED = re.compile(
-    r"model\b.*\bnot (?:supported|available|served)|model_not_(?:supported|found)", re.IGNORECASE
+    r"\bmodel(?:\s+['\"`]?[\w./:-]+['\"`]?)?\s+(?:is\s+)?not\s+(?:supported|available|served)\b"
+    r"|\bmodel_not_(?:supported|found)\b",
+    re.IGNORECASE,
+)
+_ABOUT_A_SETTING = re.compile(
+    r"\b(?:param(?:eter)?s?|arguments?|fields?|features?|options?)\b", re.IGNORECASE
 )
 
 
@@ -52,7 +59,8 @@ def why_model_cannot_answer(error: HuggingFaceError) -> str | None:
         return "gone (HTTP 410)"
     if status == 503:
         return "still unavailable after the retries (HTTP 503)"
-    if status == 400 and _NOT_SUPPORTED.search(error.server_message or ""):
+    said = error.server_message or ""
+    if status == 400 and _NOT_SUPPORTED.search(said) and not _ABOUT_A_SETTING.search(said):
         return "not supported by the provider (HTTP 400)"
     return None
 
@@ -125,9 +133,4 @@ class ModelFallback:
             )
         if len(self.models) < 2:
             return error
-        return type(error)(
-            f"{error} No fallback model could answer either: {tried}.",
-            status_code=error.status_code,
-            request_id=error.request_id,
-            server_message=error.server_message,
-        )
+        return error.with_detail(f"No fallback model could answer either: {tried}.")

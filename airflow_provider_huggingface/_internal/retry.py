@@ -76,12 +76,21 @@ def retrying(
     :param log: where each retry is announced (its number, its cause, the wait).
     :param on_failure: told of each failed attempt, and whether it will be retried (a batch adapts
         its concurrency; a budget gives back an attempt the server did not bill).
-    :param admit: called before each attempt; what it raises (a spent budget) ends the steps.
+    :param admit: called before each attempt; what it raises (a spent budget) ends the steps: before
+        the first attempt as it is (nothing was sent), before a retry as the last failure, saying so.
     """
     retry = 0
+    error: HuggingFaceError | None = None
     while True:
         if admit is not None:
-            admit()
+            refused: Exception | None = None
+            try:
+                admit()
+            except Exception as exc:
+                refused = exc
+            if refused is not None:
+                # A first attempt refused was never sent; a retry refused leaves the last failure.
+                raise refused if error is None else error.with_detail(f"Not retried: {refused}")
         try:
             return (yield request)
         except Exception as exc:

@@ -1,4 +1,9 @@
-"""Structured output: parse a reply as JSON and check it against the requested schema."""
+"""Structured output: parse a reply as JSON and check it against the requested schema.
+
+A request names how its reply is read (``ChatRequest.reader``): ``"json"`` (:func:`parse_reply`), or
+``"choice"`` (:func:`parse_choice`, a branch's choice among ids). Named, not passed as a function,
+so that a request handed to the triggerer is read there the same way.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ if TYPE_CHECKING:
 # Models often wrap JSON in a Markdown fence, alone or after a sentence.
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n(?P<body>.*?)\n?```", re.DOTALL | re.IGNORECASE)
 _MAX_DETAIL = 200
-_NOT_JSON = object()
+_QUOTES = "\"'`"
 
 
 def wants_json(response_format: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
@@ -51,7 +56,39 @@ def parse_reply(text: str, response_format: dict[str, Any]) -> Any:
     schema = schema_of(response_format)
     if schema is not None:
         _validate(value, schema)
+    elif response_format.get("type") == "json_object" and not isinstance(value, dict):
+        raise StructuredOutputError(
+            f"The model's reply is JSON but not an object: {_shorten(json.dumps(value))}. A JSON object "
+            '({"key": value, ...}) was asked for: say which fields in the prompt.'
+        )
     return value
+
+
+def parse_choice(text: str, response_format: dict[str, Any]) -> Any:
+    """A branch's reply: ``{"choice": id, "reason": ...}`` (``"choices"`` with several), as its schema says.
+
+    Many models ignore ``response_format``: a reply that is exactly one allowed id (bare, quoted or
+    in a code fence) is that choice. A valid choice is followed whatever its reason: a reason over
+    the schema's ``maxLength`` is cut to it, not a cause to ask again.
+    """
+    schema = schema_of(response_format) or {}
+    properties = schema.get("properties", {})
+    several = "choices" in properties
+    allowed = (properties["choices"]["items"] if several else properties.get("choice", {})).get("enum", [])
+    match = _FENCE.search(text)
+    bare = (match.group("body") if match else text).strip().strip(_QUOTES).strip()
+    if bare in allowed:
+        return {"choices": [bare], "reason": ""} if several else {"choice": bare, "reason": ""}
+    value = parse_reply(text, {"type": "json_object"})
+    limit = properties.get("reason", {}).get("maxLength")
+    reason = value.get("reason")
+    if isinstance(limit, int) and isinstance(reason, str) and len(reason) > limit:
+        value = {**value, "reason": reason[: limit - 3].rstrip() + "..."}
+    _validate(value, schema)
+    return value
+
+
+READERS = {"json": parse_reply, "choice": parse_choice}
 
 
 def _validate(value: Any, schema: dict[str, Any]) -> None:

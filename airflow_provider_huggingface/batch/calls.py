@@ -25,6 +25,11 @@ def run_to_end(coroutine: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # Outside the except block: what the batch raises must not be chained to "no running event loop".
         return asyncio.run(coroutine)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -88,11 +93,17 @@ class BatchStopped(HuggingFacePermanentError):
 
 
 class FirstWarnings:
-    """A logger that lets through only its first ``keep`` warnings (the hook's retry lines)."""
+    """A logger that lets through only its first ``keep`` warnings (a batch's retry or re-ask lines).
 
-    def __init__(self, log: Any, keep: int) -> None:
+    :param log: the task's log.
+    :param keep: how many warnings pass.
+    :param then: the line that says the rest are not logged one by one.
+    """
+
+    def __init__(self, log: Any, keep: int, then: str) -> None:
         self._inner = log
         self._keep = keep
+        self._then = then
         self._seen = 0
 
     def warning(self, *args: Any, **kwargs: Any) -> None:
@@ -100,7 +111,7 @@ class FirstWarnings:
         if self._seen <= self._keep:
             self._inner.warning(*args, **kwargs)
         if self._seen == self._keep:
-            self._inner.warning("Further retries are counted in the progress lines.")
+            self._inner.warning("%s", self._then)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -29,7 +29,7 @@ from airflow_provider_huggingface.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterator
     from logging import Logger
 
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
@@ -73,9 +73,9 @@ class BatchSettings:
 class Outcomes(Protocol):
     """Where each item's outcome goes as soon as it is known."""
 
-    def answered(self, index: int, item: Any, result: ChatResult) -> None: ...
+    def answered(self, index: int, item: Any, request: ChatRequest, result: ChatResult) -> None: ...
 
-    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None: ...
+    def failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None: ...
 
 
 class BatchRun:
@@ -93,6 +93,8 @@ class BatchRun:
     :param settings: limits and budgets.
     :param log: where progress and failures are logged.
     :param reused: items answered by earlier tries (not sent again).
+    :param checkpoint: saves what arrived so far, awaited with each progress line (a batch whose
+        answers go to the task state store).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class BatchRun:
         settings: BatchSettings,
         log: Logger | Any,
         reused: int = 0,
+        checkpoint: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
         from airflow_provider_huggingface.batch.pacing import TokenBucket
@@ -121,6 +124,7 @@ class BatchRun:
             None if settings.max_calls_per_second is None else TokenBucket(settings.max_calls_per_second)
         )
         self.reused = reused
+        self.checkpoint = checkpoint
         self.sent = 0
         self.succeeded = 0
         self.failures: list[int] = []  # indices, in the order they failed
@@ -132,6 +136,7 @@ class BatchRun:
         self.budget_reached = False  # the stop was the budget's, not the failures'
         self.started = time.monotonic()
         self.fatal: HuggingFaceError | None = None  # a failure about the connection or model
+        self.fatal_reason = ""
         self._exhausted = False
         # The model was checked once for the whole batch (see batch.runner): not again per call.
         self.session = dataclasses.replace(
@@ -204,17 +209,17 @@ class BatchRun:
                 self.sent -= 1
                 return  # counted as not sent
             except HuggingFaceError as error:
-                self._failed(index, item, error)
+                self._failed(index, item, request, error)
             else:
                 # The steps have counted its tokens in the budget and in Airflow's metrics already.
                 self.succeeded += 1
-                self.outcomes.answered(index, item, result)
+                self.outcomes.answered(index, item, request, result)
 
     def _attempt_failed(self, error: HuggingFaceError, retried: bool) -> None:
         self.retries += retried
 
-    def _failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
-        self.outcomes.failed(index, item, error)
+    def _failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None:
+        self.outcomes.failed(index, item, request, error)
         self.failures.append(index)
         self.failure_classes.add(type(error).__name__)
         self.all_permanent = self.all_permanent and isinstance(error, HuggingFacePermanentError)
@@ -224,17 +229,21 @@ class BatchRun:
         if failed <= _LOGGED_FAILURES:
             more = "; further ones are counted in the progress lines" if failed == _LOGGED_FAILURES else ""
             self.log.warning("Item %d failed: %s: %s%s", index, type(error).__name__, error, more)
+        if isinstance(error, _FATAL) and self.fatal is None:
+            # Even after a budget stop: a call still in flight that meets a revoked token fails the task.
+            self.fatal = error
+            self.fatal_reason = (
+                f"item {index} failed with {type(error).__name__}, which every other item would meet too."
+            )
         if self.stop_reason is not None:
             return
         fraction = self.settings.max_failed_fraction
-        if isinstance(error, _FATAL):
-            self.fatal = error
+        planned = self._planned()  # the fraction is measured over those attempted
+        if self.fatal is not None:
+            self.stop_reason = self.fatal_reason
+        elif failed > fraction * planned:
             self.stop_reason = (
-                f"item {index} failed with {type(error).__name__}, which every other item would meet too."
-            )
-        elif failed > fraction * self.total:
-            self.stop_reason = (
-                f"{failed} of {self.total} items failed already, more than max_failed_fraction={fraction:g} "
+                f"{failed} of {planned} items failed already, more than max_failed_fraction={fraction:g} "
                 "allows: the task fails whatever the other items give."
             )
         elif self.answered == 0 and failed >= min(_BREAKER, self.total) and self._alike():
@@ -268,6 +277,8 @@ class BatchRun:
         while True:
             await asyncio.sleep(self.settings.progress_interval)
             self.log.info("Batch progress: %s", self._status())
+            if self.checkpoint is not None:
+                await self.checkpoint()
 
     def summary(self) -> dict[str, Any]:
         """The counts and the summed usage (answers of earlier tries included)."""
@@ -291,30 +302,50 @@ class BatchRun:
             return f"Not sent: {self.stop_reason}"
         return f"Not sent, or its retry not sent, because the batch stopped: {self.stop_reason}"
 
-    def check(self) -> None:
-        """Raise when more items failed than ``max_failed_fraction`` allows.
+    def failed_share(self) -> tuple[int, int]:
+        """``(failed, attempted)``: what ``max_failed_fraction`` is measured on.
 
-        Items left unsent because the batch stopped on failures count as failed (they would have
-        met the same); items left unsent because the budget was reached do not.
+        Items are attempted when they were sent (in this try or an earlier one). When the batch
+        stopped on failures, the items it left unsent that the budget would have let it send count as
+        failed and as attempted (they would have met the same); items left unsent because the budget
+        was reached count in neither.
         """
-        failed, total = len(self.failures), self.total
-        counted = failed if self.budget_reached or self.stop_reason is None else failed + self.not_sent
+        failed = len(self.failures)
+        if self.stop_reason is None or self.budget_reached:
+            return failed, self.done
+        planned = max(self._planned(), self.done)
+        return failed + min(self.not_sent, planned - self.done), planned
+
+    def _planned(self) -> int:
+        """The most items this batch can attempt, within ``max_calls``."""
+        max_calls = self.session.budget.max_calls
+        return self.total if max_calls is None else min(self.total, max_calls)
+
+    def check(self) -> None:
+        """Raise when more items failed than ``max_failed_fraction`` allows of those attempted."""
+        counted, attempted = self.failed_share()
+        total = self.total
         fraction = self.settings.max_failed_fraction
         if self.fatal is not None:
             # Even max_failed_fraction=1.0 must not let a bad token or model pass for success.
-            raise type(self.fatal)(f"The batch stopped: {self.stop_reason} {self.fatal} ({self.counts()})")
-        if not counted or counted <= fraction * total:
+            raise type(self.fatal)(f"The batch stopped: {self.fatal_reason} {self.fatal} ({self.counts()})")
+        if not counted or counted <= fraction * attempted:
             if counted:
-                self.log.warning("%s, within max_failed_fraction=%g.", self.counts(), fraction)
+                self.log.warning(
+                    "%s, within max_failed_fraction=%g of the %d attempted.",
+                    self.counts(),
+                    fraction,
+                    attempted,
+                )
             if self.budget_reached and self.not_sent:
                 self.log.warning("%d of %d items not sent: %s", self.not_sent, total, self.stop_reason)
             return
         quoted = "; ".join(f"item {i}: {type(e).__name__}: {e}" for i, e in self.errors.items())
         stopped = f" Stopped early: {self.stop_reason}" if self.stop_reason else ""
         message = (
-            f"The batch failed: {self.counts()} of {total} items. {counted} failed or not sent "
-            f"({counted / total:.1%}) is more than max_failed_fraction={fraction:g} allows.{stopped} "
-            f"First failures: {quoted}"
+            f"The batch failed: {self.counts()} of {total} items. {counted} of {attempted} attempted "
+            f"failed or were not sent ({counted / attempted:.1%}), more than "
+            f"max_failed_fraction={fraction:g} allows.{stopped} First failures: {quoted}"
         )
         # Airflow's task retries cannot cure permanent failures; a transient one may pass next time.
         raise (HuggingFacePermanentError if self.all_permanent else HuggingFaceError)(message)

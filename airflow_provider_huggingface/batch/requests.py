@@ -6,18 +6,23 @@ and the others once per input, naming the input's index in any error.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import XComArg
 
+from airflow_provider_huggingface._internal.chat import check_encodable
 from airflow_provider_huggingface.exceptions import ConfigurationError, PromptTemplateError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from airflow.sdk import Context
 
     from airflow_provider_huggingface.hooks.huggingface import ChatRequest, HuggingFaceHook
+
+
+EXAMPLES = 3  # inputs whose prompts as sent are kept for the task's rendered fields
 
 
 class RequestBuilder:
@@ -41,12 +46,14 @@ class RequestBuilder:
         messages: Any = None,
         generation: dict[str, Any],
     ) -> None:
-        from airflow_provider_huggingface.prompts.messages import check_messages
+        from airflow_provider_huggingface.prompts.messages import check_messages, resolve_contents
         from airflow_provider_huggingface.prompts.renderer import referenced_roots, render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
         self._hook = hook
         self._generation = generation
+        #: The messages of the first inputs as sent, for the task's rendered fields.
+        self.examples: list[list[dict[str, Any]]] = []
         self._render = render_prompt
         # The same for every item: a mistake there is no one item's, so it is checked on its own.
         hook.prepare_chat(user_prompt="check", **generation)
@@ -58,10 +65,13 @@ class RequestBuilder:
             self._roles = [m["role"] for m in messages]
             self._fixed: dict[str, str | None] = {_content(i): m["content"] for i, m in enumerate(messages)}
         else:
+            messages, data = resolve_contents(messages, context)  # an upstream output as a turn: data
             messages = check_messages(messages) if messages is not None else []
             self._roles = [m["role"] for m in messages]
-            self._fixed = {}
-            self._templates.update({_content(i): m["content"] for i, m in enumerate(messages)})
+            self._fixed = {_content(i): m["content"] for i, m in enumerate(messages) if i in data}
+            self._templates.update(
+                {_content(i): m["content"] for i, m in enumerate(messages) if i not in data}
+            )
         for field, template in self._templates.items():
             if not template:
                 self._fixed[field] = template
@@ -76,6 +86,8 @@ class RequestBuilder:
         """
         item_scope = self._scope.with_values(item=item)
         try:
+            # The input is written beside its reply: what cannot be written must fail before any call.
+            check_encodable("the input", json.dumps(item, ensure_ascii=False, default=str))
             prompts: dict[str, Any] = dict(self._fixed)
             for field, template in self._templates.items():
                 if template and field not in self._fixed:
@@ -83,13 +95,12 @@ class RequestBuilder:
             turns = [
                 {"role": role, "content": prompts.pop(_content(i))} for i, role in enumerate(self._roles)
             ]
-            return self._hook.prepare_chat(**prompts, messages=turns or None, **self._generation)
+            request = self._hook.prepare_chat(**prompts, messages=turns or None, **self._generation)
         except (PromptTemplateError, ConfigurationError) as error:
             raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
-
-    def all(self, items: Iterable[Any]) -> Iterator[ChatRequest]:
-        """The requests of ``items``, in order."""
-        return (self(index, item) for index, item in enumerate(items))
+        if len(self.examples) < EXAMPLES and index == len(self.examples):
+            self.examples.append(request.messages)
+        return request
 
 
 def handed_out(

@@ -14,7 +14,8 @@ from airflow_provider_huggingface.batch.calls import FirstWarnings, run_to_end
 from airflow_provider_huggingface.batch.engine import BatchRun
 from airflow_provider_huggingface.batch.inputs import ListInputs
 from airflow_provider_huggingface.batch.requests import handed_out
-from airflow_provider_huggingface.batch.store import InMemoryResults, ReplyFile, input_digest
+from airflow_provider_huggingface.batch.state import StateStoreReplies
+from airflow_provider_huggingface.batch.store import InMemoryResults, ReplyFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface.batch.engine import BatchSettings
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
-_LOGGED_RETRIES = 5  # retry lines let through; the rest are counted in the progress lines
+_LOGGED_LINES = 5  # retry lines, and re-ask lines, let through (each their own five)
 
 
 def run_batch(
@@ -32,7 +33,7 @@ def run_batch(
     hook: HuggingFaceHook,
     inputs: Iterable[Any],
     build: Callable[[int, Any], ChatRequest],
-    replies: ReplyFile | None,
+    replies: ReplyFile | StateStoreReplies | None,
     settings: BatchSettings,
     session_of: Callable[..., ChatSession],
     log: Any,
@@ -43,10 +44,11 @@ def run_batch(
     :param hook: the hook that sends.
     :param inputs: the items, iterable once per pass (a file is read again).
     :param build: the checked request of ``(index, item)``; nothing is sent.
-    :param replies: this task instance's file of replies, or None to keep them for the XCom.
+    :param replies: where this task instance's replies are kept for its next try (a file, or the task
+        state store), or None to keep them for the XCom alone.
     :param settings: the batch's limits.
     :param session_of: the calls' session for the first request, given the budget already spent by
-        an earlier try's answers (``calls``, ``usage``) and where retry lines go (``log``).
+        an earlier try's answers (``calls``, ``usage``) and where retry and re-ask lines go.
     :param log: the task's log.
     :param push_partial: pushes the summary so far as XCom ``partial_results`` before the task fails.
     """
@@ -60,7 +62,7 @@ def run_batch(
         request = build(index, item)
         first = first or request
         total += 1
-        if index in answered and answered[index] == input_digest(item):
+        if index in answered and answered[index] == request.digest:
             reuse.add(index)
         elif kept is not None:
             kept.append((index, item, request))
@@ -74,11 +76,18 @@ def run_batch(
             replies,
             total - len(reuse),
         )
-    outcomes: ReplyFile | InMemoryResults = replies if replies is not None else InMemoryResults(total)
+    outcomes: ReplyFile | InMemoryResults = replies if replies is not None else InMemoryResults()
+    checkpoint = replies.asave if isinstance(replies, StateStoreReplies) else None
     if first is None:
         log.info("Batch: no inputs, nothing to send.")
         return _summary(None, outcomes, total)
-    session = session_of(first, calls=len(reuse), usage=reused_usage, log=FirstWarnings(log, _LOGGED_RETRIES))
+    session = session_of(
+        first,
+        calls=len(reuse),
+        usage=reused_usage,
+        retry_log=FirstWarnings(log, _LOGGED_LINES, "Further retries are counted in the progress lines."),
+        reask_log=FirstWarnings(log, _LOGGED_LINES, "Further re-asks for JSON are not logged one by one."),
+    )
     batch = BatchRun(
         hook=hook,
         session=session,
@@ -92,6 +101,7 @@ def run_batch(
         settings=settings,
         log=log,
         reused=len(reuse),
+        checkpoint=checkpoint,
     )
     if total > len(reuse):
         # One model check for the whole batch; a model the Hub rejects is skipped from the start.
@@ -103,7 +113,7 @@ def run_batch(
             first.where,
             settings.max_concurrency,
             "" if rate is None else f", {rate:g} a second",
-            f"replies go to {replies}" if replies is not None else "replies go to XCom at the end",
+            f"replies go to {replies}" if isinstance(replies, ReplyFile) else "replies go to XCom at the end",
         )
         if replies is not None:
             replies.open()
@@ -129,7 +139,7 @@ def _summary(batch: BatchRun | None, outcomes: ReplyFile | InMemoryResults, tota
     if isinstance(outcomes, ReplyFile):
         return {"output_path": str(outcomes), **summary}
     message = batch.not_sent_message() if batch is not None else "Not sent."
-    return {"results": outcomes.results(message), **summary}
+    return {"results": outcomes.results(total, message), **summary}
 
 
 def _push(push_partial: Callable[[dict[str, Any]], None], summary: dict[str, Any]) -> None:

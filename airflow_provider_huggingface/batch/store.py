@@ -7,15 +7,17 @@ Each line is one item's outcome, written and flushed as soon as it is known::
     {"index": 4, "input": ..., "error": {"class": "...", "message": "...", "status_code": 400}}
 
 A retry of the same task instance (same dag, run, task and map index) finds the file, keeps its
-answers and sends only the rest: a paid reply is never paid for again. The file is then rewritten
+answers and sends only the rest: a paid reply is never paid for again. An answer is kept only for
+the same request (``"request"``: a digest of the model, the messages and the settings sent), so a
+prompt edited before the run is cleared and run again is asked anew. The file is then rewritten
 with those answers alone, so that once a try ends it holds at most one line per index; an index
-without a line was not sent.
+without a line was not sent. A failure whose reply was paid for (JSON that did not fit, with no
+budget left to ask again) keeps that reply beside its error.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_huggingface._internal.chat import ChatResult, TokenUsage
+    from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult, TokenUsage
     from airflow_provider_huggingface.exceptions import HuggingFaceError
 
 # The XCom object storage backend's setting; its folder also holds batches' replies by default.
@@ -41,7 +43,10 @@ def error_entry(index: int, kind: str, message: str, status_code: int | None = N
 
 
 def failure(index: int, error: HuggingFaceError) -> dict[str, Any]:
-    return error_entry(index, type(error).__name__, str(error), error.status_code)
+    """An item's failure, with the reply it paid for when there is one (a structured-output error's)."""
+    entry = error_entry(index, type(error).__name__, str(error), error.status_code)
+    paid = getattr(error, "result", None)
+    return entry if paid is None else {**entry, **{k: v for k, v in paid.items() if k != "json"}}
 
 
 def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
@@ -87,12 +92,6 @@ def _part(name: str) -> str:
     return str(name).replace("/", "%2F")
 
 
-def input_digest(item: Any) -> bytes:
-    """A short fingerprint of an input as it is written to (and read back from) the file."""
-    text = json.dumps(item, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-
-
 class ReplyFile:
     """One task instance's file of replies: read back what a previous try answered, then append.
 
@@ -106,12 +105,12 @@ class ReplyFile:
     def __str__(self) -> str:
         return str(self.path)
 
-    def earlier_answers(self) -> dict[int, bytes]:
-        """Index -> input fingerprint of every item a previous try answered (errors are sent again)."""
-        answered: dict[int, bytes] = {}
+    def earlier_answers(self) -> dict[int, str]:
+        """Index -> request digest of every item a previous try answered (errors are sent again)."""
+        answered: dict[int, str] = {}
         for entry in self._entries():
-            if "error" not in entry:
-                answered.setdefault(entry["index"], input_digest(entry.get("input")))
+            if "error" not in entry and isinstance(entry.get("request"), str):
+                answered.setdefault(entry["index"], entry["request"])
         return answered
 
     def keep(self, indices: set[int]) -> TokenUsage:
@@ -162,14 +161,20 @@ class ReplyFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._out = self.path.open("a", encoding="utf-8")
 
-    def answered(self, index: int, item: Any, result: ChatResult) -> None:
-        self._write({"index": index, "input": item, **result})
+    def answered(self, index: int, item: Any, request: ChatRequest, result: ChatResult) -> None:
+        self._write({"index": index, "input": item, "request": request.digest, **result})
 
-    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
-        self._write({"index": index, "input": item, "error": failure(index, error)["error"]})
+    def failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None:
+        self._write({"input": item, **failure(index, error)})
 
     def _write(self, entry: dict[str, Any]) -> None:
-        self._out.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (a reply may hold one, escaped in its JSON): \u escapes keep it, and the line.
+            line = json.dumps(entry, default=str)
+        self._out.write(line + "\n")
         self._out.flush()  # to the OS at once: a killed process loses no written line
 
     def close(self) -> None:
@@ -181,17 +186,15 @@ class ReplyFile:
 class InMemoryResults:
     """Outcomes kept for the XCom, in input order, when there is no file to write them to."""
 
-    def __init__(self, total: int) -> None:
-        self._results: list[dict[str, Any] | None] = [None] * total
+    def __init__(self) -> None:
+        self._results: dict[int, dict[str, Any]] = {}
 
-    def answered(self, index: int, item: Any, result: ChatResult) -> None:
+    def answered(self, index: int, item: Any, request: ChatRequest, result: ChatResult) -> None:
         self._results[index] = dict(result)  # a ChatResult, among error entries
 
-    def failed(self, index: int, item: Any, error: HuggingFaceError) -> None:
+    def failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None:
         self._results[index] = failure(index, error)
 
-    def results(self, not_sent_message: str) -> list[dict[str, Any]]:
-        return [
-            error_entry(index, "NotSent", not_sent_message) if result is None else result
-            for index, result in enumerate(self._results)
-        ]
+    def results(self, total: int, not_sent_message: str) -> list[dict[str, Any]]:
+        """Every item's outcome, in input order; an item with none was not sent."""
+        return [self._results.get(i) or error_entry(i, "NotSent", not_sent_message) for i in range(total)]

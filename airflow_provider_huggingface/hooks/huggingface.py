@@ -157,6 +157,7 @@ class HuggingFaceHook(BaseHook):
         images: Any = None,
         max_image_bytes: int | None = None,
         model: str | None = None,
+        reader: str = "json",
         **generation: Any,
     ) -> ChatRequest:
         """Check a chat call's arguments and build what will be sent. Nothing is sent yet.
@@ -165,7 +166,8 @@ class HuggingFaceHook(BaseHook):
         already rendered), then ``user_prompt``; ``images`` are attached to its last user turn
         (see :mod:`airflow_provider_huggingface._internal.images`). ``generation`` holds the
         generation settings (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
-        ``response_format``). Every mistake found here is a :class:`ConfigurationError`.
+        ``response_format``). ``reader`` names how a JSON reply is read (``"choice"``: a branch's).
+        Every mistake found here is a :class:`ConfigurationError`.
         """
         from airflow_provider_huggingface._internal.chat import build_request
 
@@ -178,6 +180,7 @@ class HuggingFaceHook(BaseHook):
             max_image_bytes=max_image_bytes,
             model=model,
             generation=generation,
+            reader=reader,
         )
 
     def validate_model(self, request: ChatRequest) -> None:
@@ -219,6 +222,8 @@ class HuggingFaceHook(BaseHook):
         max_calls: int | None = None,
         max_total_tokens: int | None = None,
         log: TaskLog | None = None,
+        retry_log: TaskLog | None = None,
+        reask_log: TaskLog | None = None,
         report: bool = True,
         on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
     ) -> ChatSession:
@@ -228,6 +233,8 @@ class HuggingFaceHook(BaseHook):
 
         :param budget: a budget shared with other calls; else one of ``max_calls`` and
             ``max_total_tokens`` (see :class:`airflow_provider_huggingface._internal.budget.Budget`).
+        :param log: where the calls' lines go (default: this hook's log); ``retry_log`` and
+            ``reask_log``, if given, take the retry and the re-ask lines.
         """
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface._internal.chat_flow import ChatSession
@@ -239,6 +246,8 @@ class HuggingFaceHook(BaseHook):
             fallback=ModelFallback([request.model, *fallbacks], log=log),
             budget=budget or Budget.checked(max_calls=max_calls, max_total_tokens=max_total_tokens),
             log=log,
+            retry_log=retry_log,
+            reask_log=reask_log,
             validate_model=validate_model,
             report=report,
             on_failure=on_failure,

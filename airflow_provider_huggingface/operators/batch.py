@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import XComArg
 
 from airflow_provider_huggingface._internal.validation import COUNT, FRACTION, check_number
-from airflow_provider_huggingface.operators.base import SETTINGS_FIELDS, HuggingFaceChatBaseOperator
+from airflow_provider_huggingface.operators.base import (
+    PROMPT_FIELDS,
+    SETTINGS_FIELDS,
+    HuggingFaceChatBaseOperator,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from airflow.sdk import Context, ObjectStoragePath
 
@@ -18,10 +22,12 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
     from airflow_provider_huggingface.batch.engine import BatchSettings
     from airflow_provider_huggingface.batch.requests import RequestBuilder
+    from airflow_provider_huggingface.batch.state import StateStoreReplies
     from airflow_provider_huggingface.batch.store import ReplyFile
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 # A DAG file imports this module at every parse: the batch package is imported when a task runs.
+_AS_WRITTEN = (*PROMPT_FIELDS, "prompts_sent")
 
 
 class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
@@ -93,8 +99,23 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         (a rejected token, missing credits, an inaccessible model): that is no item's fault.
     """
 
-    template_fields: Sequence[str] = ("inputs", *SETTINGS_FIELDS, "output_path", "max_calls_per_second")
-    template_fields_renderers = {"inputs": "json", "response_format": "json"}
+    # The prompts are listed as written (rendered per input, never by Jinja), and ``prompts_sent``
+    # holds the first inputs' messages as sent: the UI's Rendered Template view shows both.
+    template_fields: Sequence[str] = (
+        "inputs",
+        *SETTINGS_FIELDS,
+        "output_path",
+        "max_calls_per_second",
+        *PROMPT_FIELDS,
+        "prompts_sent",
+    )
+    template_fields_renderers = {
+        "inputs": "json",
+        "response_format": "json",
+        "messages": "json",
+        "prompts_sent": "json",
+    }
+    overwrite_rtif_after_execution = True  # prompts_sent is known once the requests are built
     #: Seconds between two progress lines in the task log.
     progress_interval: float = 5.0
 
@@ -117,6 +138,21 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         self.max_concurrency = max_concurrency
         self.max_calls_per_second = max_calls_per_second  # templated: checked at execute time
         self.max_failed_fraction = float(max_failed_fraction)
+        self.prompts_sent: list[list[dict[str, Any]]] | None = None
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
+        # upstream task's messages must reach the request builder unresolved, as data.
+        if parent is self:
+            template_fields = [name for name in template_fields if name not in _AS_WRITTEN]
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     @property
     def settings(self) -> BatchSettings:
@@ -137,8 +173,10 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             progress_interval=self.progress_interval,
         )
 
-    def reply_file(self, context: Context) -> ReplyFile | None:
-        """This task instance's file of replies: under ``output_path``, else the XCom object storage."""
+    def reply_file(self, context: Context) -> ReplyFile | StateStoreReplies | None:
+        """Where this task instance's replies are kept for its next try: a file under ``output_path``,
+        else under the XCom object storage folder, else the task state store (Airflow 3.3+)."""
+        from airflow_provider_huggingface.batch.state import StateStoreReplies
         from airflow_provider_huggingface.batch.store import (
             ReplyFile,
             as_storage_path,
@@ -151,7 +189,16 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             folder = as_storage_path(self.output_path, field="output_path")
         else:
             folder = default_folder()
-        return None if folder is None else ReplyFile(task_instance_file(folder, context["ti"]))
+        if folder is not None:
+            return ReplyFile(task_instance_file(folder, context["ti"]))
+        store = context.get("task_state_store")
+        if store is not None:
+            return StateStoreReplies(store)
+        self.log.info(
+            "Replies go to XCom only: a retry of this task would send every item again. Give output_path "
+            "(or use Airflow 3.3+, whose task state store keeps them) for a retry to reuse them."
+        )
+        return None
 
     def request_builder(self, context: Context, hook: HuggingFaceHook) -> RequestBuilder:
         from airflow_provider_huggingface.batch.requests import RequestBuilder
@@ -174,7 +221,9 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         budget = Budget.checked(**self.budget_settings)
         hook = self.hook
 
-        def session_of(first: ChatRequest, *, calls: int, usage: TokenUsage | None, log: Any) -> ChatSession:
+        def session_of(
+            first: ChatRequest, *, calls: int, usage: TokenUsage | None, **logs: Any
+        ) -> ChatSession:
             return hook.chat_session(
                 first,
                 fallback_models=self.fallback_models,
@@ -185,13 +234,15 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
                     calls=calls,
                     usage=usage,
                 ),
-                log=log,
+                **logs,
             )
 
+        build = self.request_builder(context, hook)
+        self.prompts_sent = build.examples  # filled as the requests are built, before any call
         return run_batch(
             hook=hook,
             inputs=open_inputs(self.inputs),
-            build=self.request_builder(context, hook),
+            build=build,
             replies=self.reply_file(context),
             settings=settings,
             session_of=session_of,

@@ -27,10 +27,12 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
     except ``response_format``, which it sets itself: the model must answer with
     JSON whose choice is one of the allowed task ids (an ``enum`` in a JSON schema, which servers that
     support structured output enforce while generating). The reply is then checked against that schema
-    here, whatever the server did; a reply that does not fit is asked again once, then the task fails
-    naming what came back, unless ``default_choice`` is set. The choice works as with Airflow's
-    ``BaseBranchOperator``: the chosen tasks run, every other direct downstream task is skipped, and
-    trigger rules further down hold.
+    here, whatever the server did: a reply that is exactly one allowed id (bare, quoted or in a code
+    fence) is that choice, and a reason longer than the schema allows is cut, not refused. A reply
+    that does not fit is asked again once, then the task fails naming what came back, unless
+    ``default_choice`` is set (the XCom then still names the model and the tokens the calls used).
+    The choice works as with Airflow's ``BaseBranchOperator``: the chosen tasks run, every other
+    direct downstream task is skipped, and trigger rules further down hold.
 
     The XCom is ``{"choices": [...], "reason": "...", "model": ..., "usage": {...}}``.
 
@@ -43,6 +45,7 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
 
     inherits_from_skipmixin = True
     ui_color = "#ffe88a"
+    reply_reader = "choice"  # a bare id is a choice too; an over-long reason is cut, not refused
 
     def __init__(
         self,
@@ -225,7 +228,12 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
             raise error
         self.log.warning("The model gave no valid choice (%s); following default_choice %s.", error, defaults)
         reason = f"default_choice: the model gave no valid choice ({error})"
-        return {"json": {"choices": defaults, "reason": reason}, "model": None, "usage": None}
+        paid = error.result or {}  # the calls were billed all the same: say which model, and what
+        return {
+            "json": {"choices": defaults, "reason": reason},
+            "model": paid.get("model"),
+            "usage": paid.get("usage"),
+        }
 
     def follow(self, context: Context, result: Mapping[str, Any]) -> dict[str, Any]:
         """Skip every downstream task but the chosen ones; push and return the XCom."""

@@ -61,6 +61,8 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
     template_fields_renderers = {"messages": "json", "response_format": "json"}
     # False where the user prompt is already final text (the TaskFlow decorator builds it in Python).
     user_prompt_is_template: ClassVar[bool] = True
+    #: How a JSON reply is read (see ChatRequest.reader): a branch reads a choice.
+    reply_reader: ClassVar[str] = "json"
 
     def __init__(
         self,
@@ -111,7 +113,11 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         """
         if self._prompts_rendered:
             return
-        from airflow_provider_huggingface.prompts.messages import check_messages, render_messages
+        from airflow_provider_huggingface.prompts.messages import (
+            check_messages,
+            render_messages,
+            resolve_contents,
+        )
         from airflow_provider_huggingface.prompts.renderer import render_prompt
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
@@ -123,8 +129,9 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
                 setattr(self, field, value.resolve(context))  # an XComArg or a group's argument: data
             elif field == "messages":
                 if value is not None and field not in runtime:
+                    value, data = resolve_contents(value, context)  # an upstream output as a turn: data
                     scope = scope if scope is not None else prompt_scope(context, log=self.log)
-                    self.messages = render_messages(check_messages(value), scope)
+                    self.messages = render_messages(check_messages(value), scope, data=data)
             elif (
                 isinstance(value, str)
                 and value
@@ -148,7 +155,9 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
 
     def execute(self, context: Context) -> ChatResult:
         hook = self.hook
-        request = hook.prepare_chat(**self.chat_prompt(context), **self.chat_settings)
+        request = hook.prepare_chat(
+            **self.chat_prompt(context), **self.chat_settings, reader=self.reply_reader
+        )
         session = hook.chat_session(
             request,
             fallback_models=self.fallback_models,
@@ -180,6 +189,7 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
                 fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
                 max_calls=budget.max_calls,
                 max_total_tokens=budget.max_total_tokens,
+                reader=request.reader,
             ),
             method_name="execute_complete",
             kwargs=self.resume_kwargs(),

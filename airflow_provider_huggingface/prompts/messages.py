@@ -4,7 +4,8 @@ A conversation is ``system_prompt`` (if any), then ``messages`` in the order giv
 ``user_prompt`` (if any); it must end with a user turn. Each ``content`` written in the DAG file
 is a Handlebars template rendered by :func:`~airflow_provider_huggingface.prompts.renderer.render_prompt`
 over the same scope as the prompts. A ``messages`` list that arrives at run time (an upstream
-task's output, a mapped value) is data: it is sent as it is, never rendered.
+task's output, a mapped value) is data: it is sent as it is, never rendered; so is a single
+``content`` that is an upstream task's output (``{"role": "user", "content": question()}``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from airflow_provider_huggingface.exceptions import ConfigurationError
 ROLES = ("system", "user", "assistant")
 _EXAMPLE = '[{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]'
 
-__all__ = ["ROLES", "check_messages", "conversation", "render_messages"]
+__all__ = ["ROLES", "check_messages", "conversation", "render_messages", "resolve_contents"]
 
 
 def check_messages(messages: Any, *, field: str = "messages") -> list[dict[str, str]]:
@@ -57,14 +58,40 @@ def check_messages(messages: Any, *, field: str = "messages") -> list[dict[str, 
     return checked
 
 
+def resolve_contents(messages: Any, context: Any) -> tuple[Any, frozenset[int]]:
+    """``messages`` with each content that Airflow resolves at run time (an XComArg) resolved, and
+    the indices of those contents: data, never rendered. Anything else is left for the checks."""
+    if not isinstance(messages, (list, tuple)):
+        return messages, frozenset()
+    resolved, data = [], set()
+    for index, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        resolve = None if isinstance(content, str) else getattr(content, "resolve", None)
+        if callable(resolve):
+            message = {**message, "content": resolve(context)}
+            data.add(index)
+        resolved.append(message)
+    return resolved, frozenset(data)
+
+
 def render_messages(
-    messages: list[dict[str, str]], scope: Mapping[str, Any], *, field: str = "messages"
+    messages: list[dict[str, str]],
+    scope: Mapping[str, Any],
+    *,
+    field: str = "messages",
+    data: frozenset[int] = frozenset(),
 ) -> list[dict[str, str]]:
-    """Each message's content rendered over ``scope``; an error names ``messages[i].content``."""
+    """Each message's content rendered over ``scope`` (but those at ``data``, sent as they are); an
+    error names ``messages[i].content``."""
     from airflow_provider_huggingface.prompts.renderer import render_prompt
 
     return [
-        {"role": m["role"], "content": render_prompt(m["content"], scope, field=f"{field}[{i}].content")}
+        {
+            "role": m["role"],
+            "content": m["content"]
+            if i in data
+            else render_prompt(m["content"], scope, field=f"{field}[{i}].content"),
+        }
         for i, m in enumerate(messages)
     ]
 

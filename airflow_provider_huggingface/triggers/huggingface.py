@@ -35,6 +35,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
     :param max_calls: the most requests the call may make, its structured-output re-ask included
         (what the worker's checks used is already deducted).
     :param max_total_tokens: the most tokens the call may use, its structured-output re-ask included.
+    :param reader: how a JSON reply is read (see ``ChatRequest.reader``).
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         fallback_models: list[str] | None = None,
         max_calls: int | None = None,
         max_total_tokens: int | None = None,
+        reader: str = "json",
     ) -> None:
         super().__init__()
         self.hf_conn_id = hf_conn_id
@@ -56,6 +58,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.fallback_models = list(fallback_models or ())
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
+        self.reader = reader
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -68,6 +71,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "fallback_models": self.fallback_models,
                 "max_calls": self.max_calls,
                 "max_total_tokens": self.max_total_tokens,
+                "reader": self.reader,
             },
         )
 
@@ -102,7 +106,11 @@ class HuggingFaceChatTrigger(BaseTrigger):
             yield TriggerEvent(error_event(HuggingFaceError(message)))
             return
         request = ChatRequest(
-            where=settings.where, model=self.model, messages=self.messages, generation=self.generation
+            where=settings.where,
+            model=self.model,
+            messages=self.messages,
+            generation=self.generation,
+            reader=self.reader,
         )
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
@@ -138,8 +146,9 @@ def _load_modules() -> None:
 
 
 def error_event(error: HuggingFaceError) -> dict[str, Any]:
-    """A plain-JSON event payload that carries ``error`` across to the worker."""
-    return {
+    """A plain-JSON event payload that carries ``error`` across to the worker (with the reply
+    already paid for, when a structured-output error has one)."""
+    event = {
         "status": "error",
         "error_class": type(error).__name__,
         "message": str(error),
@@ -147,6 +156,8 @@ def error_event(error: HuggingFaceError) -> dict[str, Any]:
         "request_id": error.request_id,
         "server_message": error.server_message,
     }
+    result = getattr(error, "result", None)
+    return event if result is None else {**event, "result": result}
 
 
 def error_from_event(event: dict[str, Any]) -> HuggingFaceError:
@@ -158,9 +169,12 @@ def error_from_event(event: dict[str, Any]) -> HuggingFaceError:
     cls = getattr(exceptions, str(event.get("error_class")), None)
     if not (isinstance(cls, type) and issubclass(cls, HuggingFaceError)):
         cls = HuggingFaceError
-    return cls(
+    error = cls(
         str(event.get("message") or "The Hugging Face trigger failed without a message."),
         status_code=event.get("status_code"),
         request_id=event.get("request_id"),
         server_message=event.get("server_message"),
     )
+    if event.get("result") is not None:
+        error.result = event["result"]  # type: ignore[attr-defined]  # a StructuredOutputError's
+    return error

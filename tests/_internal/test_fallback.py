@@ -40,6 +40,26 @@ NOT_SUPPORTED = "The requested model 'org/a' is not supported by any provider yo
             True,
         ),
         (InvalidRequestError("x", status_code=400, server_message="max_tokens must be at most 4096"), False),
+        # A setting the model refuses, not the model: another model would be sent the same setting.
+        (
+            InvalidRequestError(
+                "x", status_code=400, server_message="The model 'org/a' does not support parameter 'logprobs'"
+            ),
+            False,
+        ),
+        (
+            InvalidRequestError(
+                "x", status_code=400, server_message="Parameter 'tools' is not supported for model org/a"
+            ),
+            False,
+        ),
+        (
+            InvalidRequestError(
+                "x", status_code=400, server_message="'response_format' is not supported with this model"
+            ),
+            False,
+        ),
+        (InvalidRequestError("x", status_code=400, server_message="Model org/a is not available"), True),
         (InvalidRequestError("x", status_code=422), False),
         (InvalidTokenError("x", status_code=401), False),
         (PaymentRequiredError("x", status_code=402), False),
@@ -183,3 +203,11 @@ def test_a_model_the_hub_does_not_know_moves_to_the_next_on_the_router(hub_redir
     assert result["model"] == "mistralai/Mistral-7B-Instruct-v0.3"
     # The unknown model was refused by the Hub's check: no chat call was paid for it.
     assert asked(hub_redirect) == ["mistralai/Mistral-7B-Instruct-v0.3"]
+
+
+def test_an_unsupported_parameter_does_not_move_to_the_next_model(fake_hf, hook):
+    refusal = {"error": "Parameter 'tools' is not supported for model org/a"}
+    fake_hf.model_faults = {"org/a": Fault.status(400, body=refusal)}
+    with pytest.raises(InvalidRequestError, match="Parameter 'tools' is not supported"):
+        hook.chat(user_prompt="Hi", model="org/a", fallback_models=["org/b"])
+    assert asked(fake_hf) == ["org/a"]

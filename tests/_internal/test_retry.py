@@ -125,18 +125,34 @@ def test_async_twin_behaves_the_same():
 
 
 def test_an_admission_refused_before_an_attempt_ends_the_steps_without_sending():
-    script = Script(ServiceUnavailableError("503"))
-    admitted = []
-
-    def admit():
-        if len(admitted) == 1:
-            raise InvalidTokenError("budget spent")
-        admitted.append(True)
-
-    steps = retrying("request", policy=RetryPolicy(base_delay=0.001), map_error=identity, admit=admit)
+    script = Script()
+    steps = retrying("request", policy=RetryPolicy(), map_error=identity, admit=refuse_after(0))
     with pytest.raises(InvalidTokenError, match="budget spent"):
         drive(steps, lambda step: script())
+    assert script.calls == 0
+
+
+def test_a_retry_refused_leaves_the_last_failure_saying_so():
+    script = Script(ServiceUnavailableError("503", status_code=503))
+    steps = retrying(
+        "request", policy=RetryPolicy(base_delay=0.001), map_error=identity, admit=refuse_after(1)
+    )
+    with pytest.raises(ServiceUnavailableError, match="503 Not retried: budget spent") as raised:
+        drive(steps, lambda step: script())
+    assert raised.value.status_code == 503
     assert script.calls == 1
+
+
+def refuse_after(admitted: int):
+    """An admission that lets ``admitted`` attempts through, then refuses."""
+    seen = []
+
+    def admit():
+        if len(seen) == admitted:
+            raise InvalidTokenError("budget spent")
+        seen.append(True)
+
+    return admit
 
 
 def test_the_client_error_is_not_the_context_of_the_mapped_error():

@@ -68,9 +68,11 @@ def test_plain_and_fenced_json_parse(reply):
     assert parse_reply(reply, JSON_OBJECT) == {"a": [1, 2]}
 
 
-def test_any_json_value_passes_json_object():
-    assert parse_reply("[1, null, true]", JSON_OBJECT) == [1, None, True]
+def test_json_object_wants_an_object():
     assert parse_reply("{}", JSON_OBJECT) == {}
+    for reply in ("[1, null, true]", "42", '"text"', "null"):
+        with pytest.raises(StructuredOutputError, match="JSON but not an object"):
+            parse_reply(reply, JSON_OBJECT)
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_huggingface._internal.chat import ChatRequest
 from airflow_provider_huggingface.batch.store import (
     ReplyFile,
     as_storage_path,
     default_folder,
-    input_digest,
     task_instance_file,
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError, ServiceUnavailableError
@@ -24,6 +24,15 @@ def ti(map_index: int = -1, run_id: str = "manual__2026-12-01T00:00:00+00:00") -
 @pytest.fixture
 def folder(tmp_path):
     return as_storage_path(tmp_path.as_uri() + "/", field="output_path")
+
+
+def request(item, prompt: str = "Say {}") -> ChatRequest:
+    return ChatRequest(
+        where="http://server",
+        model="m",
+        messages=[{"role": "user", "content": prompt.format(item)}],
+        generation={},
+    )
 
 
 def answer(index: int, item, tokens: int = 3) -> dict:
@@ -58,13 +67,18 @@ def test_answers_are_read_back_and_errors_are_not(folder):
     replies = ReplyFile(task_instance_file(folder, ti()))
     assert replies.earlier_answers() == {}
     replies.open()
-    replies.answered(0, {"q": "a"}, answer(0, "a"))
-    replies.failed(1, "b", ServiceUnavailableError("m", status_code=500))
-    replies.answered(2, "c", answer(2, "c", tokens=5))
+    replies.answered(0, {"q": "a"}, request({"q": "a"}), answer(0, "a"))
+    replies.failed(1, "b", request("b"), ServiceUnavailableError("m", status_code=500))
+    replies.answered(2, "c", request("c"), answer(2, "c", tokens=5))
     replies.close()
-    assert replies.earlier_answers() == {0: input_digest({"q": "a"}), 2: input_digest("c")}
+    assert replies.earlier_answers() == {0: request({"q": "a"}).digest, 2: request("c").digest}
     lines = [json.loads(line) for line in replies.path.read_text().splitlines()]
-    assert lines[0] == {"index": 0, "input": {"q": "a"}, **answer(0, "a")}
+    assert lines[0] == {
+        "index": 0,
+        "input": {"q": "a"},
+        "request": request({"q": "a"}).digest,
+        **answer(0, "a"),
+    }
     assert lines[1] == {
         "index": 1,
         "input": "b",
@@ -76,8 +90,8 @@ def test_a_resume_keeps_only_the_reused_answers_and_sums_their_usage(folder):
     replies = ReplyFile(task_instance_file(folder, ti()))
     replies.open()
     for index in range(4):
-        replies.answered(index, index, answer(index, index, tokens=index + 2))
-    replies.failed(4, 4, ServiceUnavailableError("m"))
+        replies.answered(index, index, request(index), answer(index, index, tokens=index + 2))
+    replies.failed(4, 4, request(4), ServiceUnavailableError("m"))
     replies.close()
     usage = replies.keep({1, 3})
     assert usage == {"prompt_tokens": 2, "completion_tokens": 6, "total_tokens": 8}
@@ -90,7 +104,7 @@ def test_a_resume_keeps_only_the_reused_answers_and_sums_their_usage(folder):
 def test_a_line_cut_by_a_crash_is_sent_again(folder):
     replies = ReplyFile(task_instance_file(folder, ti()))
     replies.open()
-    replies.answered(0, "a", answer(0, "a"))
+    replies.answered(0, "a", request("a"), answer(0, "a"))
     replies.close()
     with replies.path.open("a") as out:
         out.write('{"index": 1, "input": "b", "te')
@@ -98,9 +112,15 @@ def test_a_line_cut_by_a_crash_is_sent_again(folder):
 
 
 def test_an_input_that_changed_does_not_match_its_old_answer():
-    assert input_digest({"a": 1, "b": [2]}) == input_digest({"b": [2], "a": 1})
-    assert input_digest("x") != input_digest("y")
-    assert input_digest(("t", 1)) == input_digest(["t", 1])  # as it comes back from JSON
+    assert request("x").digest == request("x").digest
+    assert request("x").digest != request("y").digest
+    assert request("x").digest != request("x", prompt="Now say {}").digest  # an edited prompt
+    other_model = ChatRequest(where="http://server", model="n", messages=request("x").messages, generation={})
+    assert other_model.digest != request("x").digest
+    assert (
+        ChatRequest(**{**vars(request("x")), "generation": {"temperature": 0.5}}).digest
+        != request("x").digest
+    )
 
 
 def test_a_file_the_batch_did_not_write_is_refused(folder):

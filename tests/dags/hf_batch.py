@@ -115,3 +115,8 @@ with DAG(dag_id="hf_batch_serial", schedule=None):
         max_concurrency=1,
         max_failed_fraction=0.05,
     )
+
+
+with DAG(dag_id="hf_batch_retried", schedule=None):
+    # No output_path: on Airflow 3.3+ the task state store keeps the replies for the retry.
+    batch_task(user_prompt="{{item}}", max_concurrency=1, retries=1, retry_delay=timedelta(0))

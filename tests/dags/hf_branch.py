@@ -25,6 +25,7 @@ def _teams(dag_id: str, **branch_kwargs) -> None:
 _teams("hf_branch")
 _teams("hf_branch_multiple", allow_multiple=True)
 _teams("hf_branch_default", default_choice="other")
+_teams("hf_branch_default_deferred", default_choice="other", deferrable=True)
 _teams("hf_branch_deferred", deferrable=True)
 _teams(
     "hf_branch_described",

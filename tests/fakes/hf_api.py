@@ -92,9 +92,12 @@ class Fault:
     path: str | None = None
 
     @classmethod
-    def status(cls, code: int, body: Any = None, headers: dict[str, str] | None = None) -> Fault:
-        """Any HTTP status with a JSON body (default ``{"error": <reason>}``, like the real API)."""
-        return cls("status", code=code, body=body, headers=headers)
+    def status(
+        cls, code: int, body: Any = None, headers: dict[str, str] | None = None, *, after: float = 0.0
+    ) -> Fault:
+        """Any HTTP status with a JSON body (default ``{"error": <reason>}``, like the real API),
+        ``after`` seconds."""
+        return cls("status", code=code, body=body, headers=headers, seconds=after)
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = None) -> Fault:
@@ -582,9 +585,13 @@ class _Handler(BaseHTTPRequestHandler):
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(_chunks(model, text, finish, usage if include_usage else None))
+            reported = include_usage and self.server.fake.report_usage
+            self._stream(_chunks(model, text, finish, usage if reported else None))
         else:
-            self._json(200, _completion(model, text, finish, usage))
+            reply = _completion(model, text, finish, usage)
+            if not self.server.fake.report_usage:
+                del reply["usage"]
+            self._json(200, reply)
 
     # ---- embeddings
 
@@ -655,6 +662,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._wait(fault.seconds)
             return False
         if kind == "status":
+            if fault.seconds:
+                self._wait(fault.seconds)
             body = fault.body
             if body is None:
                 body = {"error": self.responses.get(fault.code, ("Error",))[0]}
@@ -963,6 +972,7 @@ class FakeHF:
 
     def _clear(self) -> None:
         self.reply: str | Callable[[dict[str, Any]], str] = DEFAULT_REPLY
+        self.report_usage = True  # False: replies without usage, as some servers send
         self.latency: float = 0.0
         self.rate_limit: int | None = None
         self.valid_tokens: set[str] | None = None

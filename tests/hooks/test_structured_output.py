@@ -176,3 +176,21 @@ def test_llama_reply_cut_by_max_tokens_fails_with_that_advice(llama_hook):
     with pytest.raises(StructuredOutputError, match="Raise max_tokens") as caught:
         llama_hook.chat(user_prompt="Give JSON", max_tokens=8, seed=1, response_format=fmt)
     assert "not valid JSON (Unterminated string" in str(caught.value)
+
+
+def test_a_json_array_is_not_the_object_asked_for(fake_hf, endpoint_hook):
+    fake_hf.reply = answer_after_reask('[1896, "Athens"]', '{"year": 1896, "city": "Athens"}')
+    result = endpoint_hook.chat(
+        user_prompt="When and where were the first modern Olympics?", response_format=JSON_OBJECT
+    )
+    assert result["json"] == {"year": 1896, "city": "Athens"}
+    _, again = fake_hf.chat_requests
+    assert again.body["messages"][-2] == {"role": "assistant", "content": '[1896, "Athens"]'}
+    assert "JSON but not an object" in again.body["messages"][-1]["content"]
+
+
+def test_a_scalar_is_not_the_object_asked_for_either(fake_hf, endpoint_hook):
+    fake_hf.reply = "42"
+    with pytest.raises(StructuredOutputError, match="JSON but not an object: 42"):
+        endpoint_hook.chat(user_prompt="How many?", response_format=JSON_OBJECT)
+    assert len(fake_hf.chat_requests) == 2  # asked once more, as for invalid JSON

@@ -351,7 +351,7 @@ def test_a_retry_sends_only_what_the_first_try_did_not_answer(
     for line in lines:
         assert line["input"] == items[line["index"]]
         assert line["text"] == f"re: {line['input']}"
-        assert set(line) == {"index", "input", "text", "model", "finish_reason", "usage"}
+        assert set(line) == {"index", "input", "request", "text", "model", "finish_reason", "usage"}
     # The usage counts every answer, those of the first try included.
     assert summary["usage"]["total_tokens"] == sum(line["usage"]["total_tokens"] for line in lines)
     log = capsys.readouterr().out
@@ -475,3 +475,18 @@ def test_without_output_path_the_replies_go_to_the_xcom_object_storage_folder(
         "re: Item b",
         "re: Item c",
     ]
+
+
+def test_the_rendered_fields_show_the_templates_and_the_first_prompts_as_sent(fake_conn, run_dag):
+    run = run_dag("hf_batch")
+    assert run.state == "success", run.states
+    fields = run.rendered_fields("batch")
+    assert fields["user_prompt"] == "{{item.q}}: tell me about {{topic.name}} ({{task_id}})"  # as written
+    assert fields["system_prompt"] == "Answer {{params.tone}}."
+    sent = fields["prompts_sent"]
+    assert len(sent) == 3  # the first inputs' messages, as each request carried them
+    assert sent[0] == [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Nile: tell me about rivers (batch)"},
+    ]
+    assert [turns[1]["content"].split(":")[0] for turns in sent] == ["Nile", "Amazon", "Danube"]

@@ -297,3 +297,53 @@ def test_bad_choices_are_configuration_errors(kwargs, words):
         branch >> [EmptyOperator(task_id=t) for t in ("billing", "bug")]
     with pytest.raises(ConfigurationError, match=words):
         branch.allowed()
+
+
+def test_a_valid_choice_with_a_long_reason_is_followed_and_the_reason_cut(fake_conn, run_dag):
+    fake_conn.reply = answer(choice="bug", reason="it crashes " * 100)
+    run = run_dag("hf_branch", run_conf={"ticket": "The app crashes"})
+    assert run.states["bug"] == "success", run.states
+    assert run.states["billing"] == run.states["other"] == "skipped"
+    assert len(fake_conn.chat_requests) == 1  # followed, not asked again
+    reason = run.xcom["route"]["reason"]
+    assert len(reason) <= 300
+    assert reason.startswith("it crashes it crashes")
+    assert reason.endswith("...")
+
+
+@pytest.mark.parametrize("reply", ["bug", '"bug"', "```\nbug\n```", " 'bug'\n", "`bug`"])
+def test_a_reply_that_is_exactly_one_allowed_id_is_that_choice(fake_conn, run_dag, reply):
+    # Many models ignore response_format: an answer that is one allowed id and nothing else is clear.
+    fake_conn.reply = reply
+    run = run_dag("hf_branch", run_conf={"ticket": "The app crashes"})
+    assert run.states["bug"] == "success", run.states
+    assert run.states["billing"] == run.states["other"] == "skipped"
+    assert len(fake_conn.chat_requests) == 1
+    assert run.xcom["route"]["choices"] == ["bug"]
+
+
+def test_a_reply_that_names_an_id_among_other_words_is_still_asked_again(fake_conn, run_dag):
+    fake_conn.reply = "I think bug, or maybe billing"
+    run = run_dag("hf_branch_default", run_conf={"ticket": "?"})
+    assert run.states["other"] == "success"  # the default: neither reply was a choice
+    assert len(fake_conn.chat_requests) == 2
+
+
+@pytest.mark.parametrize("dag_id", ["hf_branch_default", "hf_branch_default_deferred"])
+def test_the_default_choice_reports_the_model_and_the_tokens_its_calls_used(fake_conn, run_dag, dag_id):
+    fake_conn.reply = "no idea at all"
+    run = run_dag(dag_id, run_conf={"ticket": "???"})
+    assert run.states["other"] == "success", run.states
+    decision = run.xcom["route"]
+    assert decision["choices"] == ["other"]
+    assert decision["model"] == "fake-model"
+    # The fake bills a word as a token: both calls, the question and the re-ask, were paid for.
+    assert len(fake_conn.chat_requests) == 2
+    prompts = [
+        len(" ".join(m["content"] for m in r.body["messages"]).split()) for r in fake_conn.chat_requests
+    ]
+    assert decision["usage"] == {
+        "prompt_tokens": sum(prompts),
+        "completion_tokens": 2 * 4,
+        "total_tokens": sum(prompts) + 8,
+    }

@@ -114,3 +114,28 @@ def test_images_go_to_the_last_user_turn_as_data_urls(fake_conn, run_dag, tmp_pa
     assert "raise max_image_bytes" in log
     assert run.states["not_an_image"] == "failed"
     assert "images[0] is not an image this provider recognizes" in log
+
+
+def test_an_upstream_output_as_a_turn_is_sent_as_data(fake_conn, run_dag):
+    run = run_dag("hf_messages_edges")
+    assert run.states["turn_from_upstream"] == "success", run.states
+    assert run.states["batch_turn_from_upstream"] == "success", run.states
+    bodies = [r.body for r in fake_conn.chat_requests]
+    single = [b for b in bodies if b["messages"][0]["role"] == "system"]
+    assert [m["content"] for m in single[0]["messages"]] == [
+        "You answer in hf_messages_edges.",
+        "What is {{params.question}} made of?",
+    ]
+    batched = sorted((b for b in bodies if b["messages"][0]["role"] == "user"), key=lambda b: str(b))
+    assert [[m["content"] for m in b["messages"]] for b in batched] == [
+        ["What is {{params.question}} made of?", "Ask on.", f"And {item}?"] for item in ("x", "y")
+    ]
+
+
+def test_a_last_turn_that_renders_to_blanks_is_refused_before_any_call(fake_conn, run_dag, capsys):
+    run = run_dag("hf_messages_edges")
+    assert run.states["blank_last_turn"] == "failed"
+    sent = [r.body["messages"][-1]["content"] for r in fake_conn.chat_requests]
+    assert "   " not in sent
+    log = without_supervisor_echo(capsys.readouterr().out)
+    assert "messages[0].content, the conversation's last user turn, is empty" in log

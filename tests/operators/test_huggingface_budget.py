@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_huggingface.exceptions import ConfigurationError
+from tests.fakes.hf_api import Fault
 
 TOKEN = "hf_budgettestcanary000001"
 
@@ -48,3 +49,37 @@ def test_a_bad_budget_is_refused_before_any_call(fake_hf, make_hook):
     ):
         hook.chat(user_prompt="Hi", max_total_tokens=0)
     assert fake_hf.requests == []
+
+
+def test_a_budget_is_never_sent_as_max_tokens(fake_hf, make_hook):
+    # A server with an 8k context (TGI) refuses a max_tokens beyond it: a budget must not become one.
+    def eight_k(n, body):
+        return (
+            Fault.status(422, {"error": "max_tokens must be <= 8192"})
+            if body.get("max_tokens", 0) > 8192
+            else None
+        )
+
+    fake_hf.fault_plan = eight_k
+    hook = make_hook(host=fake_hf.url, password=TOKEN, extra={"max_retries": 0})
+    result = hook.chat(user_prompt="Hi", max_total_tokens=100_000)
+    assert result["text"]
+    assert "max_tokens" not in fake_hf.chat_requests[0].body
+    assert hook.chat(user_prompt="Hi", max_tokens=64, max_total_tokens=100_000)["text"]
+    assert fake_hf.chat_requests[1].body["max_tokens"] == 64  # what the task asked for, as it is
+
+
+def test_a_token_budget_the_server_cannot_meter_is_said_once(fake_hf, make_hook, capsys):
+    fake_hf.report_usage = False
+    fake_hf.reply = lambda body: '{"n": 1}' if len(body["messages"]) > 1 else "not json"
+    hook = make_hook(host=fake_hf.url, password=TOKEN, extra={"max_retries": 0})
+    result = hook.chat(user_prompt="Give JSON", response_format={"type": "json_object"}, max_total_tokens=5)
+    assert result["json"] == {"n": 1}
+    assert result["usage"] is None
+    captured = capsys.readouterr()
+    log = captured.out + captured.err
+    assert log.count("reports no token usage") == 1  # two replies without usage, one warning
+    assert (
+        "The server reports no token usage, so max_total_tokens=5 cannot be applied to its replies; use "
+        "max_calls (and max_tokens) to bound this task's spending." in log
+    )

@@ -188,6 +188,7 @@ def test_serialize_round_trips_and_holds_no_token(hook):
         "fallback_models",
         "max_calls",
         "max_total_tokens",
+        "reader",
     }
     assert kwargs["generation"] == {"max_tokens": 7, "response_format": {"type": "json_object"}}
     assert TOKEN not in json.dumps(kwargs)
