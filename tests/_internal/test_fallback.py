@@ -206,8 +206,8 @@ def test_a_model_the_hub_does_not_know_moves_to_the_next_on_the_router(hub_redir
 
 
 def test_an_unsupported_parameter_does_not_move_to_the_next_model(fake_hf, hook):
-    refusal = {"error": "Parameter 'tools' is not supported for model org/a"}
+    refusal = {"error": "model org/a: parameter 'logprobs' is not supported"}
     fake_hf.model_faults = {"org/a": Fault.status(400, body=refusal)}
-    with pytest.raises(InvalidRequestError, match="Parameter 'tools' is not supported"):
+    with pytest.raises(InvalidRequestError, match="parameter 'logprobs' is not supported"):
         hook.chat(user_prompt="Hi", model="org/a", fallback_models=["org/b"])
     assert asked(fake_hf) == ["org/a"]
