@@ -38,6 +38,9 @@ class ChatResult(_ChatResultKeys, total=False):
     """A chat call's result, the XCom ``return_value`` of the chat operators: plain JSON."""
 
     json: Any  # the parsed reply, with a JSON response_format only
+    # The tools the model asks to call, when the request offered tools and the reply calls any:
+    # [{"id", "type": "function", "function": {"name", "arguments": JSON text}}], plain JSON.
+    tool_calls: list[dict[str, Any]]
 
 
 # What reading a parsed reply of the wrong shape raises (a str where a list belongs, a null message).
@@ -84,14 +87,34 @@ def completion_result(output: Any, model: str | None) -> ChatResult:
         text = choice.message.content
         if text is not None and not isinstance(text, str):
             raise TypeError(f"message.content is {type(text).__name__}, not text")
-        return {
+        result: ChatResult = {
             "text": text or "",
             "model": model or served_model(output),
             "finish_reason": choice.finish_reason,
             "usage": usage_dict(getattr(output, "usage", None)),
         }
+        calls = getattr(choice.message, "tool_calls", None)
+        if calls:
+            result["tool_calls"] = [tool_call_dict(call) for call in calls]
+        return result
     except _SHAPE_ERRORS:
         raise UnreadableReply(None, reply=output) from None
+
+
+def tool_call_dict(call: Any) -> dict[str, Any]:
+    """A tool call of a reply as plain JSON, its arguments as JSON text whatever the server sent
+    (TGI sends an object; the OpenAI format, which the conversation is sent back in, wants text)."""
+    import json
+
+    function = call.function
+    arguments = function.arguments
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments if arguments is not None else {})
+    return {
+        "id": call.id if isinstance(call.id, str) else None,
+        "type": "function",
+        "function": {"name": function.name, "arguments": arguments},
+    }
 
 
 def served_model(output: Any) -> str | None:

@@ -54,9 +54,9 @@ def describe(messages: list[dict[str, Any]]) -> tuple[int, int, int]:
     """``(text characters, images, image bytes)`` of a conversation; linked images count no bytes."""
     chars = images = size = 0
     for message in messages:
-        content = message["content"]
-        if isinstance(content, str):
-            chars += len(content)
+        content = message.get("content")
+        if isinstance(content, str) or content is None:  # None: an assistant turn of tool calls
+            chars += len(content or "")
             continue
         for part in content:
             if part.get("type") == "text":
