@@ -19,6 +19,8 @@ TOKENS_URL = "https://huggingface.co/settings/tokens"
 
 __all__ = [
     "TOKENS_URL",
+    "AgentOutputRejectedError",
+    "AgentStepsExceededError",
     "BudgetExhaustedError",
     "ConfigurationError",
     "EndpointUnreachableError",
@@ -37,6 +39,7 @@ __all__ = [
     "ResponseTimeoutError",
     "ServiceUnavailableError",
     "StructuredOutputError",
+    "ToolCallingNotSupportedError",
 ]
 
 
@@ -153,3 +156,15 @@ class StructuredOutputError(HuggingFacePermanentError, ValueError):
 
 class BudgetExhaustedError(HuggingFacePermanentError):
     """The task's ``max_calls`` or ``max_total_tokens`` allows no further request."""
+
+
+class ToolCallingNotSupportedError(ConfigurationError):
+    """The model, or the server that serves it, does not take tools; the message says what to pick."""
+
+
+class AgentStepsExceededError(HuggingFacePermanentError):
+    """An agent still called tools after ``max_steps`` model turns."""
+
+
+class AgentOutputRejectedError(HuggingFacePermanentError):
+    """A person rejected the agent's final answer (``review_output=True``)."""

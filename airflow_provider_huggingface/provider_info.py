@@ -67,6 +67,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_huggingface.operators.huggingface",
                     "airflow_provider_huggingface.operators.batch",
                     "airflow_provider_huggingface.operators.branch",
+                    "airflow_provider_huggingface.operators.agent",
                 ],
             }
         ],
@@ -78,6 +79,10 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_branch_task",
                 "name": "huggingface_branch",
+            },
+            {
+                "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_agent_task",
+                "name": "huggingface_agent",
             },
         ],
         "triggers": [

@@ -92,6 +92,11 @@ class Budget:
             raise BudgetExhaustedError(f"The task's budget is spent: {reason}.")
         self.calls += 1
 
+    def count_earlier(self, usage: TokenUsage | None) -> None:
+        """Count a request an earlier try made and paid for (its answer is reused, not sent again)."""
+        self.calls += 1
+        self.record(usage)
+
     def settle(self, error: HuggingFaceError) -> None:
         """Give back an admitted request that failed without being billed."""
         if error.status_code in _UNBILLED_STATUSES:

@@ -14,7 +14,9 @@ on :class:`HuggingFaceChatOperator`. Every other argument of the decorator is an
 that operator.
 
 ``@task.huggingface_branch`` does the same for :class:`HuggingFaceBranchOperator`: the model
-reads the prompt the function returns and chooses which downstream tasks run.
+reads the prompt the function returns and chooses which downstream tasks run; and
+``@task.huggingface_agent`` for :class:`HuggingFaceAgentOperator`: the model calls tools until it
+can answer it.
 
     @task.huggingface_branch(hf_conn_id="huggingface_default")
     def route(ticket: dict) -> str:
@@ -36,6 +38,7 @@ from airflow_provider_huggingface._internal.airflow_compat import (
     task_decorator_factory,
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.operators.agent import HuggingFaceAgentOperator
 from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
-__all__ = ["huggingface_branch_task", "huggingface_chat_task"]
+__all__ = ["huggingface_agent_task", "huggingface_branch_task", "huggingface_chat_task"]
 
 
 class _PromptFunctionOperator(DecoratedOperator):
@@ -105,11 +108,11 @@ class _PromptFunctionOperator(DecoratedOperator):
         return {"sent_user_prompt": stored_prompt(self.user_prompt, secrets=(self.hook.settings.token,))}
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], sent_user_prompt: str | None = None
+        self, context: Context, event: dict[str, Any], sent_user_prompt: str | None = None, **resume: Any
     ) -> Any:
         if isinstance(sent_user_prompt, str):
             self.user_prompt = sent_user_prompt
-        return super().execute_complete(context, event)  # type: ignore[misc]  # the operator's
+        return super().execute_complete(context, event, **resume)  # type: ignore[misc]  # the operator's
 
 
 def stored_prompt(prompt: Any, *, secrets: Iterable[str | None]) -> Any:
@@ -157,6 +160,17 @@ class _HuggingFaceBranchDecoratedOperator(_PromptFunctionOperator, HuggingFaceBr
     custom_operator_name = "@task.huggingface_branch"
 
 
+class _HuggingFaceAgentDecoratedOperator(_PromptFunctionOperator, HuggingFaceAgentOperator):
+    """:class:`HuggingFaceAgentOperator` whose user prompt the decorated function returns."""
+
+    template_fields: Sequence[str] = _template_fields(HuggingFaceAgentOperator)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **HuggingFaceAgentOperator.template_fields_renderers,
+    }
+    custom_operator_name = "@task.huggingface_agent"
+
+
 def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
     """Wrap a function that returns a user prompt into a :class:`HuggingFaceChatOperator`.
 
@@ -184,5 +198,21 @@ def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: A
     return task_decorator_factory(
         python_callable=python_callable,
         decorated_operator_class=_HuggingFaceBranchDecoratedOperator,
+        **kwargs,
+    )
+
+
+def huggingface_agent_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
+    """Wrap a function that returns a user prompt into a :class:`HuggingFaceAgentOperator`: the model
+    calls ``tools`` until it can answer.
+
+    The decorator's keyword arguments are the operator's (``tools`` among them) and BaseOperator's;
+    ``user_prompt`` is what the function returns.
+
+    :param python_callable: the function to decorate.
+    """
+    return task_decorator_factory(
+        python_callable=python_callable,
+        decorated_operator_class=_HuggingFaceAgentDecoratedOperator,
         **kwargs,
     )

@@ -307,7 +307,7 @@ class HuggingFaceHook(BaseHook):
             max_total_tokens=max_total_tokens,
         )
         started = time.monotonic()
-        answered, result = drive(chat_steps(request, session, self, stream=stream), self._perform)
+        answered, result = drive(chat_steps(request, session, self, stream=stream), self.send_request)
         if session.report:
             self.report(answered, result, time.monotonic() - started)
         return result
@@ -363,8 +363,9 @@ class HuggingFaceHook(BaseHook):
             self.report(answered, result, time.monotonic() - started)
         return result
 
-    def _perform(self, ask: Ask) -> ChatResult:
-        """Send one request in this thread: streamed into the log, or whole."""
+    def send_request(self, ask: Ask) -> ChatResult:
+        """Send one request step of the chat steps, once, in this thread: streamed into the log, or
+        whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
 
         request = ask.request
