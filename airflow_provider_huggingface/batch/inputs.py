@@ -6,13 +6,15 @@ time, so memory does not grow with its size.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_huggingface._internal.airflow_compat import lines
+from airflow_provider_huggingface._internal.storage import reading_failed, storage_path
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 
 
 class ListInputs:
@@ -37,7 +40,11 @@ class ListInputs:
 
 
 class FileInputs:
-    """Inputs in a JSON Lines file (one JSON value per line) or a CSV file (one dict per row)."""
+    """Inputs in a JSON Lines file (one JSON value per line) or a CSV file (one dict per row).
+
+    Read as UTF-8, a byte-order mark at the start (Excel's "CSV UTF-8") skipped; a file in another
+    encoding is refused with the line and byte where it stops being UTF-8.
+    """
 
     def __init__(self, path: ObjectStoragePath) -> None:
         self.path = path
@@ -54,36 +61,92 @@ class FileInputs:
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            source = self.path.open("r", encoding="utf-8", newline="")
-        except FileNotFoundError:
-            raise ConfigurationError(
-                f"inputs={str(self.path)!r}: there is no such file. Check the path, or that an upstream "
-                "task wrote it before this one."
-            ) from None
+            source = self.path.open("rb")
+        except Exception as error:
+            reading_failed(error, self._name)
         with source:
-            yield from (self._csv(source) if self.format == "csv" else self._jsonl(source))
+            text = self._text(source)
+            yield from (self._csv(text) if self.format == "csv" else self._jsonl(text))
 
-    def _jsonl(self, source: Any) -> Iterator[Any]:
-        for number, line in enumerate(lines(source), 1):
+    @property
+    def _name(self) -> str:
+        return f"inputs={str(self.path)!r}"
+
+    def _text(self, source: Any) -> Iterator[str]:
+        """The file's lines as text, each with its line ending (as ``newline=''`` gives them)."""
+        number = 0
+        while True:
+            try:
+                raw = source.readline()
+            except Exception as error:
+                reading_failed(error, self._name)
+            if not raw:
+                return
+            for line in _split_at_lone_cr(raw):
+                number += 1
+                yield self._decoded(line, number)
+
+    def _decoded(self, line: bytes, number: int) -> str:
+        if number == 1 and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8) :]  # Excel's "CSV UTF-8" starts with one
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigurationError(_not_utf8(self._name, line, number, error)) from None
+
+    def _jsonl(self, lines: Iterator[str]) -> Iterator[Any]:
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue  # a blank line (the last newline, say) is no input
             try:
                 yield json.loads(line)
             except ValueError as error:
                 raise ConfigurationError(
-                    f"inputs={str(self.path)!r} line {number} is not JSON ({error}): each line must be one "
+                    f"{self._name} line {number} is not JSON ({error}): each line must be one "
                     'JSON value, such as {"q": "..."} or "text".'
                 ) from None
 
-    def _csv(self, source: Any) -> Iterator[Any]:
-        reader = csv.DictReader(lines(source))
+    def _csv(self, lines: Iterator[str]) -> Iterator[Any]:
+        reader = csv.DictReader(lines)
         for row in reader:
             if None in row:
                 raise ConfigurationError(
-                    f"inputs={str(self.path)!r} line {reader.line_num} has more fields than the header: "
+                    f"{self._name} line {reader.line_num} has more fields than the header: "
                     "quote fields that hold commas."
                 )
             yield row
+
+
+def _split_at_lone_cr(raw: bytes) -> list[bytes]:
+    # A binary readline ends lines at LF only; text mode with newline='' also ends them at a lone CR.
+    if b"\r" not in raw:
+        return [raw]
+    return [line for line in _LONE_CR.split(raw) if line]
+
+
+def _not_utf8(name: str, line: bytes, number: int, error: UnicodeDecodeError) -> str:
+    byte = line[error.start]
+    column = len(line[: error.start].decode("utf-8", "replace")) + 1
+    if number == 1 and line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        looks, encoding = ' It starts like UTF-16 (Excel\'s "Unicode Text").', "UTF-16"
+    elif _decodes(line, "cp1252"):
+        character = bytes([byte]).decode("cp1252")
+        looks = f' It looks like Windows-1252 or Latin-1 (Excel\'s plain "CSV"), where it is {character!r}.'
+        encoding = "WINDOWS-1252"
+    else:
+        looks, encoding = "", "<its encoding>"
+    return (
+        f"{name} is not UTF-8 (byte 0x{byte:02x} at line {number}, column {column}).{looks} Save it as "
+        f'UTF-8 (in Excel: Save As, "CSV UTF-8"), or convert it: iconv -f {encoding} -t UTF-8 <file>.'
+    )
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def open_inputs(inputs: Any) -> ListInputs | FileInputs:
@@ -91,7 +154,7 @@ def open_inputs(inputs: Any) -> ListInputs | FileInputs:
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(inputs, ObjectStoragePath) or (isinstance(inputs, str) and "://" in inputs):
-        return FileInputs(ObjectStoragePath(inputs))
+        return FileInputs(storage_path(inputs))
     if isinstance(inputs, os.PathLike):
         return FileInputs(ObjectStoragePath(f"file://{os.path.abspath(inputs)}"))
     if isinstance(inputs, (str, bytes, Mapping)) or not isinstance(inputs, Iterable):
