@@ -7,6 +7,7 @@ time, so memory does not grow with its size.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 import os
@@ -14,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_huggingface._internal.airflow_compat import lines
 from airflow_provider_huggingface._internal.storage import reading_failed, storage_path
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+_SAVE_AS_UTF8 = (
+    'Save it as UTF-8 (in Excel: Save As, "CSV UTF-8"), or convert it: iconv -f {encoding} -t UTF-8.'
+)
 
 
 class ListInputs:
@@ -43,7 +48,7 @@ class FileInputs:
     """Inputs in a JSON Lines file (one JSON value per line) or a CSV file (one dict per row).
 
     Read as UTF-8, a byte-order mark at the start (Excel's "CSV UTF-8") skipped; a file in another
-    encoding is refused with the line and byte where it stops being UTF-8.
+    encoding is refused, naming the line and the byte where it stops being UTF-8.
     """
 
     def __init__(self, path: ObjectStoragePath) -> None:
@@ -61,38 +66,37 @@ class FileInputs:
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            source = self.path.open("rb")
+            # utf-8-sig skips the byte-order mark Excel's "CSV UTF-8" starts with (and reads UTF-8 alike).
+            source = self.path.open("r", encoding="utf-8-sig", newline="")
         except Exception as error:
             reading_failed(error, self._name)
         with source:
-            text = self._text(source)
+            text = self._lines(source)
             yield from (self._csv(text) if self.format == "csv" else self._jsonl(text))
 
     @property
     def _name(self) -> str:
         return f"inputs={str(self.path)!r}"
 
-    def _text(self, source: Any) -> Iterator[str]:
-        """The file's lines as text, each with its line ending (as ``newline=''`` gives them)."""
-        number = 0
-        while True:
-            try:
-                raw = source.readline()
-            except Exception as error:
-                reading_failed(error, self._name)
-            if not raw:
-                return
-            for line in _split_at_lone_cr(raw):
-                number += 1
-                yield self._decoded(line, number)
-
-    def _decoded(self, line: bytes, number: int) -> str:
-        if number == 1 and line.startswith(codecs.BOM_UTF8):
-            line = line[len(codecs.BOM_UTF8) :]  # Excel's "CSV UTF-8" starts with one
+    def _lines(self, source: Any) -> Iterator[str]:
         try:
-            return line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ConfigurationError(_not_utf8(self._name, line, number, error)) from None
+            yield from lines(source)
+        except UnicodeDecodeError:
+            raise ConfigurationError(self._where_not_utf8()) from None
+        except Exception as error:
+            reading_failed(error, self._name)
+
+    def _where_not_utf8(self) -> str:
+        """Where the file stops being UTF-8, found by reading it again a line at a time (in bytes)."""
+        with contextlib.suppress(Exception), self.path.open("rb") as raw:  # else, say what is known
+            for number, line in enumerate(_physical_lines(raw), 1):
+                if number == 1:
+                    line = line.removeprefix(codecs.BOM_UTF8)
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return _not_utf8(self._name, line, number, error)
+        return f"{self._name} is not UTF-8. {_SAVE_AS_UTF8.format(encoding='<its encoding>')}"
 
     def _jsonl(self, lines: Iterator[str]) -> Iterator[Any]:
         for number, line in enumerate(lines, 1):
@@ -117,11 +121,13 @@ class FileInputs:
             yield row
 
 
-def _split_at_lone_cr(raw: bytes) -> list[bytes]:
-    # A binary readline ends lines at LF only; text mode with newline='' also ends them at a lone CR.
-    if b"\r" not in raw:
-        return [raw]
-    return [line for line in _LONE_CR.split(raw) if line]
+def _physical_lines(raw: Any) -> Iterator[bytes]:
+    """A binary file's lines, ended as text mode with ``newline=''`` ends them: LF, CRLF or a lone CR."""
+    for line in iter(raw.readline, b""):
+        if b"\r" not in line:
+            yield line
+        else:
+            yield from (part for part in _LONE_CR.split(line) if part)
 
 
 def _not_utf8(name: str, line: bytes, number: int, error: UnicodeDecodeError) -> str:
@@ -135,10 +141,8 @@ def _not_utf8(name: str, line: bytes, number: int, error: UnicodeDecodeError) ->
         encoding = "WINDOWS-1252"
     else:
         looks, encoding = "", "<its encoding>"
-    return (
-        f"{name} is not UTF-8 (byte 0x{byte:02x} at line {number}, column {column}).{looks} Save it as "
-        f'UTF-8 (in Excel: Save As, "CSV UTF-8"), or convert it: iconv -f {encoding} -t UTF-8 <file>.'
-    )
+    where = f"byte 0x{byte:02x} at line {number}, column {column}"
+    return f"{name} is not UTF-8 ({where}).{looks} {_SAVE_AS_UTF8.format(encoding=encoding)}"
 
 
 def _decodes(data: bytes, encoding: str) -> bool:

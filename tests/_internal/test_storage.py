@@ -7,6 +7,7 @@ The failing storage is a real fsspec file system registered for a test protocol,
 
 from __future__ import annotations
 
+import io
 import json
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException
 from airflow_provider_huggingface._internal.storage import reading_failed, storage_path
+from airflow_provider_huggingface.batch.inputs import open_inputs
 from airflow_provider_huggingface.exceptions import ConfigurationError, StorageReadError
 from tests.airflow_internals import task_log
 
@@ -32,6 +34,7 @@ class FlakyStore(MemoryFileSystem):
     pseudo_dirs: ClassVar[list] = [""]
     failures: ClassVar[list[Exception]] = []
     opened: ClassVar[list[str]] = []
+    cut_off_after: ClassVar[int | None] = None  # bytes read before the connection drops
 
     @classmethod
     def _strip_protocol(cls, path):
@@ -41,7 +44,29 @@ class FlakyStore(MemoryFileSystem):
         self.opened.append(path)
         if self.failures:
             raise self.failures.pop(0)
+        if self.cut_off_after is not None:
+            return io.BufferedReader(
+                CutOff(self.store[self._strip_protocol(path)].getvalue(), self.cut_off_after)
+            )
         return super()._open(path, mode, **kwargs)
+
+
+class CutOff(io.RawIOBase):
+    """A download whose connection drops after ``size`` bytes."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size, self.position = data, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.position >= self.size:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        chunk = self.data[self.position : min(self.size, self.position + len(buffer))]
+        buffer[: len(chunk)] = chunk
+        self.position += len(chunk)
+        return len(chunk)
 
 
 @pytest.fixture
@@ -58,6 +83,7 @@ def flaky_store():
     FlakyStore.store.clear()
     FlakyStore.failures.clear()
     FlakyStore.opened.clear()
+    FlakyStore.cut_off_after = None
 
 
 @pytest.fixture
@@ -145,6 +171,17 @@ def test_other_errors_are_left_to_airflows_retries(error):
     assert message.startswith(f"images[0] ('s3://b/car.png') could not be read: {type(error).__name__}: ")
     assert str(error) in message
     assert raised.value.__cause__ is error  # the traceback reaches the store's own error
+
+
+def test_a_read_cut_off_mid_file_is_left_to_retries(flaky_store):
+    flaky_store().pipe("/bucket/in.jsonl", b'"a line"\n' * 10_000)
+    flaky_store.cut_off_after = 20_000
+    with pytest.raises(StorageReadError) as raised:
+        list(open_inputs(f"{PROTOCOL}://bucket/in.jsonl"))
+    assert str(raised.value).startswith(
+        f"inputs='{PROTOCOL}:///bucket/in.jsonl' could not be read: ConnectionResetError: [Errno 104]"
+    )
+    assert not isinstance(raised.value, AirflowFailException)
 
 
 def test_a_batch_whose_input_file_times_out_is_retried_and_resumes(

@@ -85,6 +85,14 @@ def test_a_file_not_in_utf8_is_refused_naming_the_line_the_byte_and_the_fix(tmp_
     assert "iconv -f WINDOWS-1252 -t UTF-8" in message
 
 
+def test_the_line_is_found_far_into_a_large_file(tmp_path):
+    # The text layer decodes in chunks; the line is counted again in bytes, as the reader counts it.
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'"ok"\r\n' * 5000 + b'"bad \x81 byte"\n')
+    with pytest.raises(ConfigurationError, match=r"byte 0x81 at line 5001, column 6\)\. Save it as UTF-8"):
+        list(open_inputs(path.as_uri()))
+
+
 def test_a_utf16_file_is_named_as_such(tmp_path):
     path = tmp_path / "unicode.jsonl"
     path.write_bytes('"a"\n'.encode("utf-16"))
