@@ -38,6 +38,7 @@ __all__ = [
     "RateLimitError",
     "ResponseTimeoutError",
     "ServiceUnavailableError",
+    "StorageReadError",
     "StructuredOutputError",
     "ToolCallingNotSupportedError",
 ]
@@ -110,6 +111,12 @@ class EndpointUnreachableError(HuggingFaceTransientError):
 
 class MalformedResponseError(HuggingFaceTransientError):
     """The server answered, but not with a chat completion."""
+
+
+class StorageReadError(HuggingFaceTransientError):
+    """A file (a batch's inputs, an image) could not be read for a reason another try may cure: a
+    timeout, a dropped connection, an object store's server error. A missing file is a
+    :class:`ConfigurationError` instead."""
 
 
 class InvalidTokenError(HuggingFacePermanentError):

@@ -3,18 +3,20 @@ OpenAI-style ``image_url`` content parts.
 
 An ``https`` URL is passed on for the server to fetch; everything else (a local path, an
 ``ObjectStoragePath`` or a URL it understands such as ``s3://``, bytes, a ``data:`` URL) is read
-here and sent inline as a ``data:`` URL whose MIME type comes from the bytes' signature (else the
-file extension). The bytes never reach a log line: :func:`describe` says how many and how large.
+here and sent inline as a ``data:`` URL whose MIME type comes from the bytes' signature, never from
+a file's name or a ``data:`` URL's header: what is not an image (a web page saved as ``car.jpg``) is
+refused before any call, saying what its bytes look like. The bytes never reach a log line:
+:func:`describe` says how many and how large.
 """
 
 from __future__ import annotations
 
 import base64
-import mimetypes
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface._internal.storage import reading_failed, storage_path
+from airflow_provider_huggingface.exceptions import ConfigurationError, HuggingFaceError
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _SIGNATURES = (
@@ -26,6 +28,13 @@ _SIGNATURES = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 )
+_HEIF_BRANDS = {  # an ISO media file's brand (bytes 8 to 12)
+    **dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"), "image/heic"),
+    **dict.fromkeys((b"avif", b"avis"), "image/avif"),
+}
+_RECOGNIZED = "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF"
+_SNIFFED = 1024  # bytes looked at to tell what a file is; enough for a web page's first tags
+_HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<script")
 
 __all__ = ["MAX_IMAGE_BYTES", "attach_images", "describe", "image_parts"]
 
@@ -105,30 +114,27 @@ def _url(image: Any, where: str, max_bytes: int) -> str:
 
 
 def _read(source: Any, where: str, max_bytes: int) -> str:
-    path = _as_path(source)
+    name = str(source)
     try:
+        path = _as_path(source)
         size = path.stat().st_size
         if size > max_bytes:
             raise _too_big(where, size, max_bytes)
         data = path.read_bytes()
-    except ConfigurationError:
+    except HuggingFaceError:
         raise
-    except FileNotFoundError:
-        raise ConfigurationError(f"{where}: there is no file {str(source)!r}. Check the path.") from None
-    except Exception as exc:
-        raise ConfigurationError(
-            f"{where}: {str(source)!r} could not be read: {type(exc).__name__}: {exc}"
-        ) from None
-    return _data_url(data, str(source), where, max_bytes)
+    except Exception as error:
+        reading_failed(error, f"{where} ({name!r})")
+    return _data_url(data, name, where, max_bytes)
 
 
 def _as_path(source: Any) -> Any:
-    if not isinstance(source, str):
-        return source  # an ObjectStoragePath (or any path-like object with stat and read_bytes)
-    if "://" in source:
-        from airflow.sdk import ObjectStoragePath
+    from airflow.sdk import ObjectStoragePath
 
-        return ObjectStoragePath(source)
+    if isinstance(source, ObjectStoragePath) or (isinstance(source, str) and "://" in source):
+        return storage_path(source)
+    if not isinstance(source, str):
+        return source  # a pathlib.Path, or any path-like object with stat and read_bytes
     from pathlib import Path
 
     return Path(source).expanduser()
@@ -139,20 +145,36 @@ def _data_url(data: bytes, name: str | None, where: str, max_bytes: int) -> str:
         raise _too_big(where, len(data), max_bytes)
     if not data:
         raise ConfigurationError(f"{where} is empty (0 bytes): nothing to show the model.")
-    mime = _mime(data, name, where)
+    mime = _image_type(data[:_SNIFFED], "the data" if name is None else repr(name), where)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _checked_data_url(url: str, where: str, max_bytes: int) -> str:
+    """The URL, its header's type replaced by the one its bytes say; only its first bytes are decoded."""
     header, comma, payload = url.partition(",")
-    if not comma or not header.startswith("data:image/") or not header.endswith(";base64"):
+    if not comma or not header.endswith(";base64"):
         raise ConfigurationError(
             f"{where} is a data: URL that is not a base64 image (data:image/...;base64,...)."
         )
     size = _decoded_size(payload)
     if size > max_bytes:
         raise _too_big(where, size, max_bytes)
-    return url
+    # A whole number of base64 quanta from the start: enough to tell the type, whatever the URL's size.
+    sample = _SNIFFED // 3 * 4
+    head = "".join(payload[:sample].split())
+    if len(payload) > sample:
+        head = head[: len(head) // 4 * 4]
+    try:
+        data = base64.b64decode(head, validate=True)
+    except ValueError:  # binascii.Error, or a character beyond ASCII
+        raise ConfigurationError(
+            f"{where} is a data: URL whose payload is not valid base64: encode the image's bytes with "
+            "base64.b64encode."
+        ) from None
+    if not data:
+        raise ConfigurationError(f"{where} is an empty data: URL (0 bytes): nothing to show the model.")
+    mime = _image_type(data, "its payload", where)
+    return url if header == f"data:{mime};base64" else f"data:{mime};base64,{payload}"
 
 
 def _decoded_size(payload: str) -> int:
@@ -160,21 +182,60 @@ def _decoded_size(payload: str) -> int:
     return len(payload) * 3 // 4 - len(payload[-2:]) + len(payload[-2:].rstrip("="))
 
 
-def _mime(data: bytes, name: str | None, where: str) -> str:
+def _sniffed_type(head: bytes) -> str | None:
+    """The MIME type of an image whose file starts with ``head``, told by its signature; else None."""
     for signature, mime in _SIGNATURES:
-        if data.startswith(signature):
+        if head.startswith(signature):
             return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return "image/avif" if data[8:12] == b"avif" else "image/heic"
-    guessed = mimetypes.guess_type(name)[0] if name else None
-    if guessed and guessed.startswith("image/"):
-        return guessed
+    if head[4:8] == b"ftyp":
+        return _HEIF_BRANDS.get(head[8:12])
+    return None
+
+
+def _looks_like(head: bytes) -> str:
+    """What bytes that are no image seem to be, for an error message: ``starts like HTML``."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(_HTML) or (text.startswith((b"<!--", b"<!doctype")) and b"<html" in text):
+        return "starts like HTML (a web page, saved under an image's name?)"
+    if text.startswith((b"<svg", b"<?xml", b"<!doctype svg")) and b"<svg" in text:
+        return "starts like SVG (vector markup, which vision models cannot read: convert it to PNG)"
+    if text.startswith(b"<?xml"):
+        return "starts like XML (an error document from a store or a server?)"
+    if text.startswith((b"{", b"[")):
+        return "starts like JSON"
+    for signature, kind in (
+        (b"%PDF", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b", "gzip data"),
+    ):
+        if head.startswith(signature):
+            return f"is {kind}"
+    if _is_text(head):
+        return "starts like plain text"
+    return f"starts with the bytes {head[:8].hex(' ')}, no known image signature"
+
+
+def _image_type(head: bytes, what: str, where: str) -> str:
+    mime = _sniffed_type(head)
+    if mime is not None:
+        return mime
     raise ConfigurationError(
-        f"{where} is not an image this provider recognizes (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF): "
-        "its first bytes match none of them. Pass the image file itself, not text or a thumbnail page."
+        f"{where} is not an image this provider recognizes: {what} {_looks_like(head)}. "
+        f"The type is told by the first bytes ({_RECOGNIZED}), not by a name or a header: pass the image "
+        "file itself."
     )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return False
+        text = head[: error.start].decode("utf-8")
+    return all(character.isprintable() or character in "\t\r\n" for character in text)
 
 
 def _too_big(where: str, size: int, max_bytes: int) -> ConfigurationError:

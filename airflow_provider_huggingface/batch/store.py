@@ -50,13 +50,14 @@ def failure(index: int, error: HuggingFaceError) -> dict[str, Any]:
 
 
 def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
-    """An ``ObjectStoragePath`` from one, or from a URI string such as ``file:///data/run1/``."""
+    """An ``ObjectStoragePath`` from one, or from a URI string such as ``file:///data/run1/``; a
+    ``file://`` URI's escapes decoded (see :mod:`airflow_provider_huggingface._internal.storage`)."""
     from airflow.sdk import ObjectStoragePath
 
-    if isinstance(value, ObjectStoragePath):
-        return value
-    if isinstance(value, str) and "://" in value:
-        return ObjectStoragePath(value)
+    from airflow_provider_huggingface._internal.storage import storage_path
+
+    if isinstance(value, ObjectStoragePath) or (isinstance(value, str) and "://" in value):
+        return storage_path(value)
     raise ConfigurationError(
         f"{field}={value!r} is not a storage location: give an ObjectStoragePath or a URI such as "
         "'file:///data/run1/' or 's3://bucket/prefix/' (with a connection: 's3://aws_default@bucket/prefix/')."
