@@ -9,7 +9,7 @@ from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Generator, Sequence
     from datetime import timedelta
 
     from airflow.sdk import Context
@@ -151,29 +151,33 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
 
     def run_agent(self, context: Context, journal: Journal) -> AgentResult:
         """Drive the loop: replayed from ``journal``, then on until an answer, a deferral or a review."""
+        from airflow_provider_huggingface._internal.error_mapping import redact
         from airflow_provider_huggingface._internal.steps import drive
+
+        steps, session = self._steps(context, journal)
+        result = drive(steps, lambda step: self._perform(step, context, session, journal))
+        # Tool results reach the model with secrets removed; its answer is held to the same rule.
+        result["text"] = redact(result["text"], (self.hook.settings.token,))
+        if journal.replayed:
+            replayed = "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone."
+            self.log.info(replayed, journal.replayed)
+        self.log.info("Agent answered after %d tool call(s).", len(result["steps"]))
+        return result
+
+    def _steps(
+        self, context: Context, journal: Journal
+    ) -> tuple[Generator[Any, Any, AgentResult], ChatSession]:
         from airflow_provider_huggingface.agents.loop import agent_steps
 
         hook = self.hook
-        prompt = self.chat_prompt(context)
-        request = hook.prepare_chat(**prompt, **self.chat_settings)
+        request = hook.prepare_chat(**self.chat_prompt(context), **self.chat_settings)
         session = hook.chat_session(
             request,
             fallback_models=self.fallback_models,
             validate_model=self.validate_model,
             **self.budget_settings,
         )
-        result = drive(
-            agent_steps(request, session, hook, self.plan(), journal),
-            lambda step: self._perform(step, context, session, journal),
-        )
-        if journal.replayed:
-            self.log.info(
-                "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone.",
-                journal.replayed,
-            )
-        self.log.info("Agent answered after %d tool call(s).", len(result["steps"]))
-        return result
+        return agent_steps(request, session, hook, self.plan(), journal), session
 
     def _perform(self, step: Any, context: Context, session: ChatSession, journal: Journal) -> Any:
         import time
@@ -210,11 +214,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
                 "Waiting for a person's review of %s.", step.call.name if step.call else "the answer"
             )
             review.ask(
-                context,
-                step,
-                task_id=self.task_id,
-                timeout=self.review_timeout,
-                resume=self._resume(journal, {"kind": "review", "key": step.key}),
+                context, step, task_id=self.task_id, timeout=self.review_timeout, resume=self._resume(journal)
             )
         raise TypeError(f"unknown step {step!r}")
 
@@ -237,14 +237,14 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
                 reader=request.reader,
             ),
             method_name="execute_complete",
-            kwargs=self._resume(journal, {"kind": "reply", "key": request.digest}),
+            kwargs=self._resume(journal),
             timeout=self.execution_timeout,
         )
 
-    def _resume(self, journal: Journal, pending: dict[str, Any]) -> dict[str, Any]:
-        """What a resumed task gets back (``next_kwargs``): the step it waited for and, where no task
-        state store keeps the journal, the journal itself."""
-        kwargs = {**(self.resume_kwargs() or {}), "pending": pending}
+    def _resume(self, journal: Journal) -> dict[str, Any]:
+        """What a resumed task gets back (``next_kwargs``): where no task state store keeps the
+        journal, the journal itself."""
+        kwargs = dict(self.resume_kwargs() or {})
         if not journal.durable:
             kwargs["journal"] = journal.events
         return kwargs
@@ -252,32 +252,38 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
     def execute_complete(  # type: ignore[override]  # its own XCom
         self, context: Context, event: dict[str, Any], **resume: Any
     ) -> AgentResult:
-        """Resume after a deferred turn or a review: record what came back, then go on."""
-        from airflow_provider_huggingface.agents.journal import Journal
+        """Resume after a deferred turn or a review: record what came back, then go on.
 
-        record = Journal.of_task(context, carried=resume.get("journal"))
-        pending = resume.get("pending")
-        if pending is None:
-            raise ConfigurationError(
-                "The agent resumed without knowing what it waited for; clear the task to run it again."
-            )
-        if pending["kind"] == "reply":
+        What the task waited for is found by replaying the journal up to its first step not done:
+        a model turn (the trigger's event is its reply) or a review (the event is the person's answer).
+        """
+        import dataclasses
+
+        from airflow_provider_huggingface._internal.chat_flow import Ask
+        from airflow_provider_huggingface._internal.steps import first_request
+        from airflow_provider_huggingface.agents.journal import Journal
+        from airflow_provider_huggingface.agents.loop import Review
+
+        journal = Journal.of_task(context, carried=resume.get("journal"))
+        steps, _ = self._steps(context, Journal(journal.events))  # a copy: the dry run records nothing
+        waited = first_request(steps)
+        if isinstance(waited, Ask) and "status" in event:
             from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
             if event.get("status") != "success":
                 raise error_from_event(event)
-            record.add("reply", pending["key"], event["result"])
-        else:
-            import dataclasses
-
+            journal.add("reply", waited.request.digest, event["result"])
+        elif isinstance(waited, Review) and "status" not in event:
             from airflow_provider_huggingface.agents import review
 
             decision = review.decision(event)
-            self.log.info(
-                "Review by %s: %s%s",
-                decision.by or "a person",
-                "approved" if decision.approved else "rejected",
-                f" ({decision.comment})" if decision.comment else "",
+            verdict = "approved" if decision.approved else "rejected"
+            comment = f" ({decision.comment})" if decision.comment else ""
+            self.log.info("Review by %s: %s%s", decision.by or "a person", verdict, comment)
+            journal.add("review", waited.key, dataclasses.asdict(decision))
+        else:
+            raise ConfigurationError(
+                "The agent resumed, but its journal does not lead to what it waited for (it was changed or "
+                "lost): clear the task to run it again."
             )
-            record.add("review", pending["key"], dataclasses.asdict(decision))
-        return self.run_agent(context, record)
+        return self.run_agent(context, journal)
