@@ -86,6 +86,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_huggingface.triggers.huggingface"],
             }
         ],
+        # Airflow 3 shows an operator's links from its serialized DAG alone; this entry lists the link
+        # for `airflow providers links` and for Airflow's plugin-style lookups.
+        "extra-links": ["airflow_provider_huggingface.links.huggingface.HuggingFaceModelLink"],
         "connection-types": [
             {
                 "hook-class-name": _HOOK,
