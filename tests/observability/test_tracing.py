@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from packaging.version import Version
 
 from airflow_provider_huggingface.exceptions import ModelNotFoundError
 from airflow_provider_huggingface.observability import tracing
@@ -25,6 +26,7 @@ from airflow_provider_huggingface.observability.tracing import (
     model_call_span,
     tracing_enabled,
 )
+from tests.airflow_internals import AIRFLOW
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,10 +39,12 @@ CANARY = "CANARY-PROMPT-TEXT in an error message"
 
 @contextlib.contextmanager
 def global_tracer_provider(provider: Any) -> Iterator[None]:
-    """Make ``provider`` OpenTelemetry's global one for a while (the API lets it be set only once)."""
+    """Make ``provider`` OpenTelemetry's global one for a while (the API lets it be set only once);
+    None leaves it unset, for the API to set on first use."""
     saved, saved_done = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done
     trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = None, False
-    trace.set_tracer_provider(provider)
+    if provider is not None:
+        trace.set_tracer_provider(provider)
     try:
         yield
     finally:
@@ -227,28 +231,48 @@ def test_provider_name_prefers_who_served() -> None:
 
 
 def test_inside_airflows_own_task_span(otel: InMemorySpanExporter) -> None:
-    """Airflow 3.3's task runner (``main``) opens ``worker.<task_id>`` as the current span and runs
-    ``execute`` in a copy of the context taken inside it (``_run_execute_callable``): a call's span made
-    in ``execute`` is that span's child. Both are Airflow's own functions; ``dag.test()`` skips ``main``,
-    so no test DAG run has a task span."""
+    """From Airflow 3.2 the task runner (``main``) opens ``worker.<task_id>`` as the current span and runs
+    ``execute`` in a copy of the context taken inside it (3.3: ``_run_execute_callable``; 3.2:
+    ``_execute_task``): a call's span made in ``execute`` is that span's child. Airflow 3.0 and 3.1 open
+    no task span, so a call's span starts a trace of its own there. ``dag.test()`` skips ``main``."""
+    import contextvars
     from types import SimpleNamespace
 
     from airflow.sdk.execution_time import task_runner
-
-    ti = SimpleNamespace(
-        context_carrier=None, task_id="summarize", map_index=-1, dag_id="d", run_id="r", try_number=1
-    )
 
     def execute(context: Any) -> str:
         with model_call_span("chat", model=MODEL) as call:
             call.record(input_tokens=7)
         return "done"
 
+    if Version("3.2") > AIRFLOW:
+        assert not hasattr(task_runner, "_make_task_span")
+        assert contextvars.copy_context().run(execute, context={}) == "done"
+        (call_span,) = _call_spans(otel)
+        assert call_span.parent is None
+        return
+    ti = SimpleNamespace(
+        context_carrier=None, task_id="summarize", map_index=-1, dag_id="d", run_id="r", try_number=1
+    )
     with task_runner._make_task_span(SimpleNamespace(ti=ti)):
-        assert (
-            task_runner._run_execute_callable({}, execute, SimpleNamespace(execution_timeout=None)) == "done"
-        )
+        if hasattr(task_runner, "_run_execute_callable"):  # 3.3
+            task = SimpleNamespace(execution_timeout=None)
+            assert task_runner._run_execute_callable({}, execute, task) == "done"
+        else:  # 3.2 copies the context in _execute_task, around the same call
+            assert contextvars.copy_context().run(execute, context={}) == "done"
     finished = {s.name: s for s in otel.get_finished_spans()}
     task_span, call_span = finished["worker.summarize"], finished[f"chat {MODEL}"]
     assert call_span.parent.span_id == task_span.context.span_id
     assert call_span.context.trace_id == task_span.context.trace_id
+
+
+def test_a_provider_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenTelemetry's API builds the provider that ``OTEL_PYTHON_TRACER_PROVIDER`` names on first use."""
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk_tracer_provider")
+    tracing._provider_from_environment.cache_clear()
+    try:
+        with global_tracer_provider(None):
+            assert tracing_enabled()
+            assert isinstance(trace.get_tracer_provider(), TracerProvider)
+    finally:
+        tracing._provider_from_environment.cache_clear()
