@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
+    from typing import Self
 
 __all__ = [
     "ModelCallSpan",
@@ -190,7 +191,29 @@ class _NoOpCall:
 _NOOP = _NoOpCall()
 
 
-class ModelCallSpan:
+class _SyncOrAsync:
+    """``async with`` does what ``with`` does: nothing in a span's start or end waits on I/O."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Self:
+        raise NotImplementedError
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class ModelCallSpan(_SyncOrAsync):
     """The span of one model call: started on enter, ended on leave; an exception marks it failed.
 
     Use :func:`model_call_span` (or :meth:`SpanBudget.call`) to get one.
@@ -225,14 +248,6 @@ class ModelCallSpan:
             _mark_error(self._span, _error_type(exc))
         context.detach(self._token)
         self._span.end()
-
-    async def __aenter__(self) -> ModelCallSpan:
-        return self.__enter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def record(
         self,
@@ -321,7 +336,7 @@ class _Window:
         self.providers: set[str] = set()
 
 
-class _WindowCall:
+class _WindowCall(_SyncOrAsync):
     """One call counted in its budget's current window instead of a span of its own."""
 
     __slots__ = ("_budget", "_start", "_values")
@@ -341,14 +356,6 @@ class _WindowCall:
         if exc is not None:
             self._values["error_type"] = _error_type(exc)
         self._budget._add(self._start, time.time_ns(), self._values)
-
-    async def __aenter__(self) -> _WindowCall:
-        return self.__enter__()
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def record(self, **values: Any) -> None:
         """As :meth:`ModelCallSpan.record`: summed into the window's span."""
