@@ -31,10 +31,14 @@ model ``Qwen/Qwen2.5-72B-Instruct``    ``hf://models``                 ``Qwen/Qw
 model on an endpoint connection        ``https://xyz.endpoints…cloud``  the model id, else ``/``
 =====================================  ==============================  =======================
 
-An ``ObjectStoragePath``'s connection id (``s3://my_conn@bucket/…``) is not part of the name. Models
-use huggingface_hub's canonical Hub URI ``hf://models/<owner>/<name>`` (its ``HfUri``; datasets are
-``hf://datasets/<owner>/<name>``, as Airflow's Hugging Face datasets provider names them), split as
-every URI is: the type is the authority.
+Sources: the naming spec's table (local file system: namespace ``file``, name the path; S3, GCS:
+``s3://{bucket}``/``gs://{bucket}`` and the object key), as Airflow's common-io provider names a file
+asset and ``ObjectStoragePath.namespace``/``key`` name object storage (an ``ObjectStoragePath``'s
+connection id, ``s3://my_conn@bucket/…``, is not part of the name). Models use huggingface_hub's
+canonical Hub URI, which always writes the type (``HfUri.to_uri``: ``hf://models/<owner>/<name>``;
+datasets are ``hf://datasets/<owner>/<name>``, the assets of Airflow's Hugging Face datasets provider,
+whose ``sanitize_uri`` reads ``datasets`` as the URI's authority), split as every URI is: the type is
+the authority, the repository id the name.
 """
 
 from __future__ import annotations

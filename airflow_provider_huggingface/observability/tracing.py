@@ -1,9 +1,20 @@
 """OpenTelemetry spans of model calls, with the GenAI semantic conventions.
 
 One span per model call, kind CLIENT, named ``"{operation} {model}"`` (``chat mistralai/...``,
-``embeddings BAAI/...``), a child of the current span: inside an Airflow 3 task that is the task's own
-span (``worker.<task_id>``, or ``task.execute`` at a higher detail level), which Airflow's task runner
-makes current with OpenTelemetry's context before ``execute`` runs. Attributes:
+``embeddings BAAI/...``), a child of the current span. How Airflow exposes the task's span (read in
+``airflow/sdk/execution_time/task_runner.py`` and ``airflow/_shared/observability/traces``):
+
+- ``[traces] otel_on = True`` makes ``configure_otel`` install an SDK ``TracerProvider`` (exporter from
+  ``OTEL_TRACES_EXPORTER``, OTLP by default) as OpenTelemetry's *global* provider in Airflow's processes.
+- From Airflow 3.2 the task runner's ``main()`` opens ``worker.<task_id>[<map_index>]`` with
+  ``start_as_current_span``, parented on the trace context the scheduler passed along; with a detail
+  level above 1 (tracestate ``airflow/task_span_detail_level``) a ``task.execute`` span nests inside it.
+  ``execute`` runs in a copy of the context taken inside those spans (3.3: ``_run_execute_callable``;
+  3.2: ``_execute_task``), so ``trace.get_current_span()`` in operator code *is* the task's span, and a
+  span started without an explicit parent becomes its child. Airflow 3.0 and 3.1 open no task span:
+  a call's span starts a trace of its own there. ``dag.test()`` skips ``main()``, so it has none either.
+
+Attributes:
 
 =================================  ==========================================================
 ``gen_ai.operation.name``          ``chat`` or ``embeddings``
