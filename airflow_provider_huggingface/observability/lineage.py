@@ -113,7 +113,8 @@ def file_dataset_name(location: Any) -> tuple[str, str]:
     if hasattr(location, "protocol") and hasattr(location, "key"):  # an ObjectStoragePath
         protocol = location.protocol
         scheme = _scheme(protocol[0] if isinstance(protocol, tuple | list) else protocol)
-        host, path = getattr(location, "bucket", "") or "", "/" + location.key
+        # Airflow 3.0 and 3.1 keep the connection id in the bucket (``my_conn@bucket``).
+        host, path = _host(getattr(location, "bucket", "") or ""), "/" + location.key
     elif isinstance(location, str) and "://" in location:
         parts = urlsplit(location)
         scheme, host, path = _scheme(parts.scheme), _host(parts.netloc), parts.path
