@@ -38,6 +38,8 @@ class ChatResult(_ChatResultKeys, total=False):
     """A chat call's result, the XCom ``return_value`` of the chat operators: plain JSON."""
 
     json: Any  # the parsed reply, with a JSON response_format only
+    # The inference provider that served the reply, when the router names it (or the connection does).
+    provider: str
     # The tools the model asks to call, when the request offered tools and the reply calls any:
     # [{"id", "type": "function", "function": {"name", "arguments": JSON text}}], plain JSON.
     tool_calls: list[dict[str, Any]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
@@ -11,7 +13,7 @@ from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoun
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.connection import ConnectionSettings
     from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
     from airflow_provider_huggingface.exceptions import HuggingFaceError
+    from airflow_provider_huggingface.observability.lineage import LineageFacts
+    from airflow_provider_huggingface.observability.tracing import SpanBudget
 
 # A DAG file imports this module at every parse: everything below but Airflow's BaseHook and the
 # exceptions is imported where it is used, when a task runs.
@@ -146,6 +150,16 @@ class HuggingFaceHook(BaseHook):
 
         return AsyncInferenceClient(**self._client_kwargs())
 
+    @contextlib.asynccontextmanager
+    async def open_async_client(self) -> AsyncIterator[AsyncInferenceClient]:
+        """A new asynchronous client of this task's own (a batch's), built in a thread and closed after."""
+        from airflow_provider_huggingface._internal.hub_compat import attach_async_session, new_async_client
+
+        client, session = await asyncio.to_thread(new_async_client, self._client_kwargs())
+        await attach_async_session(client, session)
+        async with client:
+            yield client
+
     # --- what a chat sends
 
     def prepare_chat(
@@ -226,6 +240,8 @@ class HuggingFaceHook(BaseHook):
         reask_log: TaskLog | None = None,
         report: bool = True,
         on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
+        lineage: LineageFacts | None = None,
+        spans: SpanBudget | None = None,
     ) -> ChatSession:
         """What the calls of one task share: the models to ask in turn (the request's, then
         ``fallback_models``, checked), the budget, where their lines go. A batch makes one for all
@@ -235,6 +251,8 @@ class HuggingFaceHook(BaseHook):
             ``max_total_tokens`` (see :class:`airflow_provider_huggingface._internal.budget.Budget`).
         :param log: where the calls' lines go (default: this hook's log); ``retry_log`` and
             ``reask_log``, if given, take the retry and the re-ask lines.
+        :param lineage: the task's OpenLineage facts, told of each call.
+        :param spans: the bounded spans of many calls (a batch's); else a span per call.
         """
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface._internal.chat_flow import ChatSession
@@ -251,6 +269,8 @@ class HuggingFaceHook(BaseHook):
             validate_model=validate_model,
             report=report,
             on_failure=on_failure,
+            lineage=lineage,
+            spans=spans,
         )
 
     def resolve_request(self, request: ChatRequest, session: ChatSession) -> ChatRequest:
@@ -307,7 +327,9 @@ class HuggingFaceHook(BaseHook):
             max_total_tokens=max_total_tokens,
         )
         started = time.monotonic()
-        answered, result = drive(chat_steps(request, session, self, stream=stream), self.send_request)
+        answered, result = drive(
+            chat_steps(request, session, self, stream=stream), lambda ask: self.send_request(ask, session)
+        )
         if session.report:
             self.report(answered, result, time.monotonic() - started)
         return result
@@ -350,12 +372,15 @@ class HuggingFaceHook(BaseHook):
 
         async def perform(ask: Ask) -> ChatResult:
             from airflow_provider_huggingface._internal.chat import completion_result
+            from airflow_provider_huggingface._internal.hub_compat import noting_served_by
 
-            async with gate:
-                output = await client.chat_completion(
-                    ask.request.messages, model=ask.request.model, **ask.request.generation
-                )
-            return completion_result(output, ask.request.model)
+            request = ask.request
+            async with self.call_span(request, session) as span, gate:
+                with noting_served_by() as served_by:
+                    output = await client.chat_completion(
+                        request.messages, model=request.model, **request.generation
+                    )
+                return self.answered(completion_result(output, request.model), served_by, span)
 
         started = time.monotonic()
         answered, result = await adrive(chat_steps(request, session, self), perform)
@@ -363,31 +388,70 @@ class HuggingFaceHook(BaseHook):
             self.report(answered, result, time.monotonic() - started)
         return result
 
-    def send_request(self, ask: Ask) -> ChatResult:
+    def send_request(self, ask: Ask, session: ChatSession | None = None) -> ChatResult:
         """Send one request step of the chat steps, once, in this thread: streamed into the log, or
         whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
+        from airflow_provider_huggingface._internal.hub_compat import noting_served_by, watched_sync_session
 
         request = ask.request
-        if ask.stream:
-            # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
-            chunks = self.client.chat_completion(  # type: ignore[call-overload]
-                request.messages,
-                model=request.model,
-                stream=True,
-                stream_options={"include_usage": True},
-                **request.generation,
-            )
-            return stream_result(chunks, request.model, self.log)
-        output = self.client.chat_completion(request.messages, model=request.model, **request.generation)
-        return completion_result(output, request.model)
+        watched_sync_session()
+        with self.call_span(request, session) as span, noting_served_by() as served_by:
+            if ask.stream:
+                # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
+                chunks = self.client.chat_completion(  # type: ignore[call-overload]
+                    request.messages,
+                    model=request.model,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **request.generation,
+                )
+                result = stream_result(chunks, request.model, self.log)
+            else:
+                output = self.client.chat_completion(
+                    request.messages, model=request.model, **request.generation
+                )
+                result = completion_result(output, request.model)
+            return self.answered(result, served_by, span)
+
+    def call_span(self, request: ChatRequest, session: ChatSession | None) -> Any:
+        """The OpenTelemetry span of one request (a no-op when tracing is off): the session's bounded
+        spans for a batch, else a span of its own."""
+        from airflow_provider_huggingface.observability.tracing import genai_provider_name, model_call_span
+
+        if session is not None and session.spans is not None:
+            return session.spans.call(model=request.model)
+        settings = self.settings
+        provider = genai_provider_name(requested=None if settings.base_url else settings.provider)
+        return model_call_span("chat", model=request.model, provider=provider, server=settings.base_url)
+
+    def answered(self, result: ChatResult, served_by: list[str], span: Any) -> ChatResult:
+        """A reply, with the inference provider that served it (the router's header, else the one the
+        connection names) and its figures on the call's span."""
+        settings = self.settings
+        named = None if settings.base_url or settings.provider == "auto" else settings.provider
+        provider = served_by[-1] if served_by else named
+        if provider:
+            result["provider"] = provider
+        usage = result["usage"]
+        span.record(
+            response_model=result["model"],
+            input_tokens=usage["prompt_tokens"] if usage else None,
+            output_tokens=usage["completion_tokens"] if usage else None,
+            finish_reasons=[result["finish_reason"]] if result["finish_reason"] else None,
+            provider=served_by[-1] if served_by else None,
+        )
+        return result
 
     def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""
         usage = result["usage"]
+        served = f", served by {result['provider']}" if result.get("provider") else ""
         self.log.info(
-            "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
+            "Chat: %s -> %s%s, finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
             request,
+            result["model"] or "(the endpoint's own model)",
+            served,
             result["finish_reason"],
             usage["prompt_tokens"] if usage else "n/a",
             usage["completion_tokens"] if usage else "n/a",

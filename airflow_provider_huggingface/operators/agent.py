@@ -158,6 +158,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         result = drive(steps, lambda step: self._perform(step, context, session, journal))
         # Tool results reach the model with secrets removed; its answer is held to the same rule.
         result["text"] = redact(result["text"], (self.hook.settings.token,))
+        self.publish_model(context, result["model"])
         if journal.replayed:
             replayed = "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone."
             self.log.info(replayed, journal.replayed)
@@ -175,6 +176,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
             request,
             fallback_models=self.fallback_models,
             validate_model=self.validate_model,
+            lineage=self.begin_lineage(),
             **self.budget_settings,
         )
         return agent_steps(request, session, hook, self.plan(), journal), session
@@ -190,7 +192,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
             if self.deferrable:
                 self._defer_turn(step.request, session, journal)
             started = time.monotonic()
-            result = self.hook.send_request(step)
+            result = self.hook.send_request(step, session)
             self.hook.report(step.request, result, time.monotonic() - started)
             return result
         if isinstance(step, RunTool):

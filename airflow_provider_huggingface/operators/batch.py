@@ -173,6 +173,18 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             progress_interval=self.progress_interval,
         )
 
+    def lineage_locations(self) -> tuple[list[Any], list[Any]]:
+        import os
+
+        from airflow.sdk import ObjectStoragePath
+
+        inputs = self.inputs
+        is_file = isinstance(inputs, ObjectStoragePath | os.PathLike) or (
+            isinstance(inputs, str) and "://" in inputs
+        )
+        outputs = [] if self.output_path in (None, "") else [self.output_path]
+        return ([inputs] if is_file else []), outputs
+
     def reply_file(self, context: Context) -> ReplyFile | StateStoreReplies | None:
         """Where this task instance's replies are kept for its next try: a file under ``output_path``,
         else under the XCom object storage folder, else the task state store (Airflow 3.3+)."""
@@ -216,10 +228,14 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface.batch.inputs import open_inputs
         from airflow_provider_huggingface.batch.runner import run_batch
+        from airflow_provider_huggingface.observability.tracing import SpanBudget
 
         settings = self.settings  # checked before anything is read or sent
         budget = Budget.checked(**self.budget_settings)
         hook = self.hook
+
+        facts = self.begin_lineage()
+        spans = SpanBudget(model=facts.model_requested, server=hook.settings.base_url)
 
         def session_of(
             first: ChatRequest, *, calls: int, usage: TokenUsage | None, **logs: Any
@@ -228,6 +244,8 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
                 first,
                 fallback_models=self.fallback_models,
                 validate_model=self.validate_model,
+                lineage=facts,
+                spans=spans,
                 budget=Budget(
                     max_calls=budget.max_calls,
                     max_total_tokens=budget.max_total_tokens,
@@ -239,16 +257,19 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
 
         build = self.request_builder(context, hook)
         self.prompts_sent = build.examples  # filled as the requests are built, before any call
-        return run_batch(
-            hook=hook,
-            inputs=open_inputs(self.inputs),
-            build=build,
-            replies=self.reply_file(context),
-            settings=settings,
-            session_of=session_of,
-            log=self.log,
-            push_partial=lambda summary: self._push_partial(context, summary),
-        )
+        with spans:
+            summary = run_batch(
+                hook=hook,
+                inputs=open_inputs(self.inputs),
+                build=build,
+                replies=self.reply_file(context),
+                settings=settings,
+                session_of=session_of,
+                log=self.log,
+                push_partial=lambda summary: self._push_partial(context, summary),
+            )
+        self.publish_model(context, facts.models_used[-1] if facts.models_used else facts.model_requested)
+        return summary
 
     def _push_partial(self, context: Context, summary: dict[str, Any]) -> None:
         context["ti"].xcom_push(key="partial_results", value=summary)

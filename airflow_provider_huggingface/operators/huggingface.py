@@ -122,6 +122,14 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
         runtime = _mapped_at_run_time(self, getattr(context["ti"], "map_index", None))
+        # The templates as written, before rendering: their hash is the prompt version lineage reports.
+        self.__dict__["_templates_as_written"] = {
+            field: value
+            for field in PROMPT_FIELDS
+            if isinstance(value := getattr(self, field), str | list)
+            and field not in runtime
+            and (field != "user_prompt" or self.user_prompt_is_template)
+        }
         scope = None
         for field in PROMPT_FIELDS:
             value = getattr(self, field)
@@ -162,11 +170,14 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
             request,
             fallback_models=self.fallback_models,
             validate_model=self.validate_model,
+            lineage=self.begin_lineage(),
             **self.budget_settings,
         )
         if self.deferrable:
             self.defer_chat(request, session)
-        return hook.chat(request, stream=self.stream, session=session)
+        result = hook.chat(request, stream=self.stream, session=session)
+        self.publish_model(context, result["model"])
+        return result
 
     def defer_chat(self, request: ChatRequest, session: ChatSession) -> NoReturn:
         """Check the model here, as the synchronous path does, then hand the request to the triggerer."""
@@ -206,8 +217,19 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         """Resume after the trigger: return its result, or raise the error it carried."""
         from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
+        facts = self.begin_lineage()  # a fresh operator: what the triggerer did is in the event
         if event.get("status") == "success":
-            return event["result"]
+            result = event["result"]
+            usage = result.get("usage")
+            facts.record_call(
+                model=result.get("model"),
+                provider=result.get("provider"),
+                input_tokens=usage["prompt_tokens"] if usage else None,
+                output_tokens=usage["completion_tokens"] if usage else None,
+            )
+            self.publish_model(context, result.get("model"))
+            return result
+        facts.record_call(failed=True)
         raise error_from_event(event)
 
 

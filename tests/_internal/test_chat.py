@@ -18,7 +18,7 @@ OPTIONAL_KEYS = set(ChatResult.__optional_keys__)
 def test_chat_result_keys_are_the_documented_xcom_keys():
     documented = {"text", "model", "finish_reason", "usage"}
     assert documented == REQUIRED_KEYS
-    assert {"json", "tool_calls"} == OPTIONAL_KEYS
+    assert {"json", "provider", "tool_calls"} == OPTIONAL_KEYS
     assert TokenUsage.__required_keys__ == {"prompt_tokens", "completion_tokens", "total_tokens"}
 
 

@@ -19,7 +19,6 @@ from airflow_provider_huggingface.agents.tools import resolve_tools, run
 from airflow_provider_huggingface.exceptions import (
     AgentStepsExceededError,
     HuggingFaceError,
-    InvalidRequestError,
     ToolCallingNotSupportedError,
 )
 
@@ -279,13 +278,19 @@ def test_the_answer_can_be_edited_by_its_reviewer():
     assert agent(model, review_output=True)["text"] == "final"
 
 
-def test_a_server_without_tool_calling_is_named_before_the_loop():
+def test_a_server_without_tool_calling_ends_the_loop_at_once():
+    # The error mapper names the refusal (tests/operators/test_agent.py meets it over HTTP); the loop
+    # never retries it, nor reads calls out of prose.
+    attempts = []
+
     def refusing(step):
-        raise InvalidRequestError("400", status_code=400, server_message="tools param requires --jinja flag")
+        attempts.append(step)
+        raise ToolCallingNotSupportedError("tools param requires --jinja flag", status_code=500)
 
     steps = agent_steps(request(), session(), Backend(), plan(), Journal())
-    with pytest.raises(ToolCallingNotSupportedError, match=r"--jinja flag.*not served with tool calling"):
+    with pytest.raises(ToolCallingNotSupportedError, match="--jinja flag"):
         drive(steps, refusing)
+    assert len(attempts) == 1
 
 
 def test_max_calls_bounds_the_turns():
