@@ -318,13 +318,8 @@ class HuggingFaceHook(BaseHook):
         from airflow_provider_huggingface._internal.chat_flow import chat_steps
         from airflow_provider_huggingface._internal.steps import drive
 
-        request = request or self.prepare_chat(**prompt)
-        session = session or self.chat_session(
-            request,
-            fallback_models=fallback_models,
-            validate_model=validate_model,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
+        request, session = self._call_of(
+            request, session, prompt, fallback_models, validate_model, max_calls, max_total_tokens
         )
         started = time.monotonic()
         answered, result = drive(
@@ -357,13 +352,8 @@ class HuggingFaceHook(BaseHook):
         from airflow_provider_huggingface._internal.steps import adrive
 
         await self.aget_settings()
-        request = request or self.prepare_chat(**prompt)
-        session = session or self.chat_session(
-            request,
-            fallback_models=fallback_models,
-            validate_model=validate_model,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
+        request, session = self._call_of(
+            request, session, prompt, fallback_models, validate_model, max_calls, max_total_tokens
         )
         if client is None:
             async with current_pool().lease(self.settings.conn_id, self._client_kwargs()) as shared:
@@ -387,6 +377,27 @@ class HuggingFaceHook(BaseHook):
         if session.report:
             self.report(answered, result, time.monotonic() - started)
         return result
+
+    def _call_of(
+        self,
+        request: ChatRequest | None,
+        session: ChatSession | None,
+        prompt: dict[str, Any],
+        fallback_models: Sequence[str] | None,
+        validate_model: bool,
+        max_calls: int | None,
+        max_total_tokens: int | None,
+    ) -> tuple[ChatRequest, ChatSession]:
+        """The request and session of a ``chat``/``achat`` call: as given, else built from its arguments."""
+        request = request or self.prepare_chat(**prompt)
+        session = session or self.chat_session(
+            request,
+            fallback_models=fallback_models,
+            validate_model=validate_model,
+            max_calls=max_calls,
+            max_total_tokens=max_total_tokens,
+        )
+        return request, session
 
     def send_request(self, ask: Ask, session: ChatSession | None = None) -> ChatResult:
         """Send one request step of the chat steps, once, in this thread: streamed into the log, or

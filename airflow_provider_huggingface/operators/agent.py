@@ -223,21 +223,10 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
     def _defer_turn(self, request: ChatRequest, session: ChatSession, journal: Journal) -> NoReturn:
         from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
 
-        budget = session.budget
-        left_calls = None if budget.max_calls is None else budget.max_calls - budget.calls + 1  # this one
-        left_tokens = budget.tokens_left()
         self.log.info("Deferring the agent's turn to the triggerer: %s", request)
         self.defer(
-            trigger=HuggingFaceChatTrigger(
-                hf_conn_id=self.hf_conn_id,
-                model=request.model,
-                messages=request.messages,
-                generation=request.generation,
-                fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
-                max_calls=left_calls,
-                max_total_tokens=left_tokens if left_tokens is None else max(left_tokens, 1),
-                reader=request.reader,
-            ),
+            # The steps admitted this turn to the budget before handing it over: the trigger sends it.
+            trigger=HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session, admitted=True),
             method_name="execute_complete",
             kwargs=self._resume(journal),
             timeout=self.execution_timeout,

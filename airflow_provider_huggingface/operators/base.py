@@ -17,7 +17,7 @@ from airflow_provider_huggingface.links.huggingface import HuggingFaceModelLink
 from airflow_provider_huggingface.observability.lineage import OpenLineageMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from airflow.sdk import Context
 
@@ -180,6 +180,29 @@ class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
         self.response_format = response_format
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
+
+    #: Fields rendered with Handlebars (or kept as written), never with Jinja.
+    handlebars_fields: tuple[str, ...] = PROMPT_FIELDS
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        # The one place both an operator and an unmapped instance of a mapped one render their
+        # fields: Jinja for the settings, then (after_jinja) what the operator does with its prompts.
+        if parent is not self:
+            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        jinja_fields = [name for name in template_fields if name not in self.handlebars_fields]
+        super()._do_render_template_fields(parent, jinja_fields, context, jinja_env, seen_oids)
+        self.after_jinja(context)
+
+    def after_jinja(self, context: Context) -> None:
+        """Called once the Jinja fields are rendered: the chat operator renders its prompts here."""
 
     @property
     def chat_settings(self) -> dict[str, Any]:

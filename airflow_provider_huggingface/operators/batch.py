@@ -14,7 +14,7 @@ from airflow_provider_huggingface.operators.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context, ObjectStoragePath
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 # A DAG file imports this module at every parse: the batch package is imported when a task runs.
-_AS_WRITTEN = (*PROMPT_FIELDS, "prompts_sent")
 
 
 class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
@@ -116,6 +115,9 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         "prompts_sent": "json",
     }
     overwrite_rtif_after_execution = True  # prompts_sent is known once the requests are built
+    # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
+    # upstream task's messages must reach the request builder unresolved, as data.
+    handlebars_fields = (*PROMPT_FIELDS, "prompts_sent")
     #: Seconds between two progress lines in the task log.
     progress_interval: float = 5.0
 
@@ -139,20 +141,6 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         self.max_calls_per_second = max_calls_per_second  # templated: checked at execute time
         self.max_failed_fraction = float(max_failed_fraction)
         self.prompts_sent: list[list[dict[str, Any]]] | None = None
-
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
-        # upstream task's messages must reach the request builder unresolved, as data.
-        if parent is self:
-            template_fields = [name for name in template_fields if name not in _AS_WRITTEN]
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
 
     @property
     def settings(self) -> BatchSettings:

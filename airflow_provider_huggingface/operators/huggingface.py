@@ -15,7 +15,7 @@ from airflow_provider_huggingface.operators.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
@@ -82,21 +82,7 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         self.deferrable = deferrable
         self._prompts_rendered = False
 
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # The one place both an operator and an unmapped instance of a mapped one render their
-        # fields: Jinja for the settings, then Handlebars for the prompts, at the same moment.
-        if parent is not self:
-            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-            return
-        jinja_fields = [name for name in template_fields if name not in PROMPT_FIELDS]
-        super()._do_render_template_fields(parent, jinja_fields, context, jinja_env, seen_oids)
+    def after_jinja(self, context: Context) -> None:
         # Reading the connection registers its token with Airflow's secrets masker before the
         # rendered prompts are stored, so that a token pasted into a prompt is masked there too.
         # A bad connection is reported by execute(), with the other request checks.
@@ -190,18 +176,8 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         # A model the Hub says cannot chat moves to the next one here, as on the synchronous path.
         request = self.hook.resolve_request(request, session)
         self.log.info("Deferring chat to the triggerer: %s", request)
-        budget = session.budget
         self.defer(
-            trigger=HuggingFaceChatTrigger(
-                hf_conn_id=self.hf_conn_id,
-                model=request.model,
-                messages=request.messages,
-                generation=request.generation,
-                fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
-                max_calls=budget.max_calls,
-                max_total_tokens=budget.max_total_tokens,
-                reader=request.reader,
-            ),
+            trigger=HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session),
             method_name="execute_complete",
             kwargs=self.resume_kwargs(),
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.

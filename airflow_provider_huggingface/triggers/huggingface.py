@@ -14,6 +14,9 @@ from airflow_provider_huggingface.exceptions import HuggingFaceError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow_provider_huggingface._internal.chat import ChatRequest
+    from airflow_provider_huggingface._internal.chat_flow import ChatSession
+
 
 class HuggingFaceChatTrigger(BaseTrigger):
     """Send one checked chat request and fire one event with its result or its error.
@@ -59,6 +62,26 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
         self.reader = reader
+
+    @classmethod
+    def for_request(
+        cls, hf_conn_id: str, request: ChatRequest, session: ChatSession, *, admitted: bool = False
+    ) -> HuggingFaceChatTrigger:
+        """The trigger that sends ``request`` with what is left of the session: the models not yet
+        skipped, and the budget not yet spent (``admitted``: this request is counted in it already)."""
+        budget = session.budget
+        calls_left = None if budget.max_calls is None else budget.max_calls - budget.calls + admitted
+        tokens_left = budget.tokens_left()
+        return cls(
+            hf_conn_id=hf_conn_id,
+            model=request.model,
+            messages=request.messages,
+            generation=request.generation,
+            fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
+            max_calls=calls_left,
+            max_total_tokens=None if tokens_left is None else max(tokens_left, 1),
+            reader=request.reader,
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
