@@ -164,9 +164,7 @@ def hosts(requests: list[Any]) -> set[str]:
     return {r.headers.get("host", "").partition(":")[0] for r in requests}
 
 
-def test_a_dag_run_down_every_path_writes_the_tokens_nowhere(
-    hub_redirect, dagbag, use_connection, monkeypatch, capfd
-):
+def test_the_canary_token_is_written_nowhere(hub_redirect, dagbag, use_connection, monkeypatch, capfd):
     fake = hub_redirect
     fake.reply = reply
     fake.add_model("secrecy/refused", tags=["conversational"], providers={"hf-inference": "live"})
@@ -238,7 +236,7 @@ def test_a_dag_run_down_every_path_writes_the_tokens_nowhere(
     assert not found, f"{summary}: {found}"
 
 
-def test_hook_calls_down_every_fault_write_the_token_nowhere(hub_redirect, dagbag, make_hook, capfd):
+def test_the_canary_token_is_written_nowhere_by_hook_calls(hub_redirect, dagbag, make_hook, capfd):
     fake = hub_redirect
     fake.reply = reply
     evidence = Evidence()
