@@ -140,6 +140,14 @@ class Evidence:
         for number, item in enumerate(objects):
             self.add(f"{name} repr {number}", f"{item!r} {getattr(item, '__dict__', '')!r}")
 
+    def assert_no_hits(self, summary: str, capfd: Any) -> None:
+        """Print what was searched (``summary``), then fail naming each place that holds a canary."""
+        found = self.hits()
+        summary = f"{summary}; canary hits: {sum(found.values())}"
+        with capfd.disabled():
+            print(f"\n{summary}")
+        assert not found, f"{summary}: {found}"
+
     def hits(self) -> dict[str, int]:
         found = {}
         for place, content in self.places.items():
@@ -223,17 +231,14 @@ def test_the_canary_token_is_written_nowhere(hub_redirect, dagbag, use_connectio
     assert hosts(router_calls) == DEFAULT_REDIRECT_HOSTS  # the router, and the Hub for the model checks
     assert fake.pending_faults == []
 
-    found = evidence.hits()
-    summary = (
+    evidence.assert_no_hits(
         f"token secrecy, DAG run: {len(states)} task instances ({len(FAILING)} failing on echoed tokens), "
         f"{len(endpoint_calls) + len(router_calls)} requests carried a token in Authorization; "
         f"{len(evidence.places)} places searched: {len(files)} files under AIRFLOW_HOME, {len(rows)} DB "
         f"tables ({sum(rows.values())} rows) decoded, {len(fake.requests)} recorded requests, stdout "
-        f"({len(captured.out)} chars) and stderr, reprs; canary hits: {sum(found.values())}"
+        f"({len(captured.out)} chars) and stderr, reprs",
+        capfd,
     )
-    with capfd.disabled():
-        print(f"\n{summary}")
-    assert not found, f"{summary}: {found}"
 
 
 def test_the_canary_token_is_written_nowhere_by_hook_calls(hub_redirect, dagbag, make_hook, capfd):
@@ -326,16 +331,12 @@ def test_the_canary_token_is_written_nowhere_by_hook_calls(hub_redirect, dagbag,
     captured = capfd.readouterr()
     evidence.add_output(captured)
     evidence.add_requests(fake, "fake")
-    found = evidence.hits()
-    summary = (
+    evidence.assert_no_hits(
         f"token secrecy, hook: {evidence.calls} hook calls, {len(carried)} requests carried the token in "
         f"Authorization; {len(evidence.places)} places searched: {len(fake.requests)} recorded requests, "
-        f"stdout ({len(captured.out)} chars) and stderr, exceptions and reprs; "
-        f"canary hits: {sum(found.values())}"
+        f"stdout ({len(captured.out)} chars) and stderr, exceptions and reprs",
+        capfd,
     )
-    with capfd.disabled():
-        print(f"\n{summary}")
-    assert not found, f"{summary}: {found}"
     # Redacted, not dropped: in the error, and in the log line of the retry.
     assert "Server said: Invalid credentials for token ***" in str(outcomes["endpoint 401"])
     assert "Invalid credentials for token ***" in captured.out
