@@ -4,7 +4,8 @@
 #               the quick tiers again on huggingface_hub 1.x (make test-hub1), then builds the package
 #               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
 #               common-ai provider (make test-coexist), then the quick tiers on every other Airflow 3
-#               line (make test-matrix), ending with one result line per Airflow line.
+#               line and on Python 3.12 and 3.13 (make test-matrix), ending with one result line per
+#               (Python, Airflow) line.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -31,10 +32,14 @@ DIST          := dist
 PACKAGE_VENV  := .venv-package
 COEXIST_VENV  := .venv-coexist
 COEXIST_WITH  := apache-airflow-providers-common-ai 'pydantic-ai-slim[huggingface]'
-# The Airflow version matrix (dev/airflow_matrix.py): one venv per Airflow 3 line, .venv-airflow-X.Y.Z,
-# installed by uv under constraints/airflow-X.Y.Z.txt, runs the quick tiers. Given the main run's JUnit
-# XML, the line the main venv has (3.3.2) is reported from it instead of being run twice.
+# The version matrix (dev/airflow_matrix.py): one venv per line, installed by uv under
+# constraints/airflow-X.Y.Z.txt, runs the quick tiers. The lines: each Airflow 3 line on this Python
+# (.venv-airflow-X.Y.Z), and the newest Airflow on Python 3.12 and 3.13 (.venv-python3.12-airflow-X.Y.Z;
+# the interpreter is python3.12 on PATH, else pyenv's newest 3.12.*: a missing one fails its line). Given
+# the main run's JUnit XML, the line the main venv has (3.3.2) is reported from it instead of being run
+# twice. MATRIX_JOBS lines run side by side, each in its own log shown when it ends: two keep 2 cores busy.
 MAIN_REPORT := artifacts/matrix/main.xml
+MATRIX_JOBS ?= 2
 UV := uv>=0.9,<1
 
 .PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services demo lint bench \
@@ -131,10 +136,12 @@ test-coexist: dist
 	$(COEXIST_VENV)/bin/pip check
 	cd $(COEXIST_VENV) && bin/python $(CURDIR)/tests/install/run_example_dag.py
 
-# Airflow 3.0.6, 3.1.8, 3.2.2 and 3.3.2, each with the dependency versions of its release; a line that
-# cannot be installed fails. `make test-matrix MATRIX_LINES=3.0.6` runs one line.
+# Airflow 3.0.6, 3.1.8, 3.2.2 and 3.3.2, each with the dependency versions of its release, then 3.3.2 on
+# Python 3.12 and 3.13; a line that cannot be installed fails. `make test-matrix MATRIX_LINES=3.0.6` runs
+# one line, `MATRIX_LINES="python3.12 python3.13"` the Python lines.
 test-matrix: install $(VENV)/.uv
-	$(BIN)/python -m dev.airflow_matrix run $(MATRIX_LINES) $(MATRIX_ARGS) --pytest-args="$(PYTEST_ARGS)"
+	$(BIN)/python -m dev.airflow_matrix run $(MATRIX_LINES) $(MATRIX_ARGS) --jobs $(MATRIX_JOBS) \
+		--pytest-args="$(PYTEST_ARGS)"
 
 # Rewrite constraints/airflow-*.txt from the package index (see dev/airflow_matrix.py).
 matrix-constraints: install $(VENV)/.uv
@@ -158,4 +165,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .venv-airflow-* .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo
+	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .venv-airflow-* .venv-python*-airflow-* .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo
