@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from dev.pythons import find_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "constraints"
@@ -120,7 +121,7 @@ def write_constraints(version: str) -> Path:
     return target
 
 
-def label(python: str, airflow: str) -> str:
+def line_label(python: str, airflow: str) -> str:
     return f"python {python} / airflow {airflow}"
 
 
@@ -143,7 +144,7 @@ class Line:
 
     @property
     def label(self) -> str:
-        return label(self.python or RUNNING, self.airflow)
+        return line_label(self.python or RUNNING, self.airflow)
 
 
 def all_lines() -> dict[str, Line]:
@@ -172,7 +173,7 @@ class Result:
         return not self.problem and not self.failed and not self.skipped and self.passed > 0
 
     def line(self) -> str:
-        name = label(self.python, self.version)
+        name = line_label(self.python, self.version)
         if self.below_floor:
             return f"{name}: not run, below the package's apache-airflow{self.below_floor}"
         if self.problem:
@@ -211,47 +212,6 @@ def airflow_requirement() -> str:
         if requirement.name == "apache-airflow":
             return str(requirement.specifier)
     return ""
-
-
-def python_version(python: str) -> str:
-    """``X.Y`` of the interpreter ``python``; "" when it does not run (an inactive pyenv shim exits 127)."""
-    code = "import sys; print('%d.%d' % sys.version_info[:2])"
-    try:
-        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def pyenv_root() -> str:
-    """Where pyenv keeps its Pythons (``$PYENV_ROOT``, else ``pyenv root``); "" without pyenv."""
-    if os.environ.get("PYENV_ROOT"):
-        return os.environ["PYENV_ROOT"]
-    pyenv = shutil.which("pyenv")
-    if pyenv is None:
-        return ""
-    done = subprocess.run([pyenv, "root"], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def _release(path: Path) -> list[int]:
-    """``[3, 12, 1]`` for ``<pyenv root>/versions/3.12.1/bin/python3.12``."""
-    return [int(n) for n in re.findall(r"\d+", path.parents[1].name)]
-
-
-def find_python(version: str) -> str | None:
-    """An interpreter of Python ``version`` (``3.12``): ``python3.12`` on PATH, else the newest ``3.12.*``
-    that pyenv holds. Each candidate is asked its version, so a shim or a misnamed binary is passed over."""
-    candidates: list[str | Path | None] = [shutil.which(f"python{version}")]
-    if root := pyenv_root():
-        found: list[Path] = sorted(
-            Path(root, "versions").glob(f"{version}.*/bin/python{version}"), key=_release, reverse=True
-        )
-        candidates += found
-    for candidate in candidates:
-        if candidate and python_version(str(candidate)) == version:
-            return str(candidate)
-    return None
 
 
 def run_line(line: Line, pytest_args: list[str], reports: Path, output: Any = None) -> Result:
@@ -342,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nVersion matrix:")
     for result in results:
         print(result.line())
-    failed = [label(r.python, r.version) for r in results if not r.ok]
+    failed = [line_label(r.python, r.version) for r in results if not r.ok]
     passed = sum(r.passed for r in results)
     print(f"matrix: {passed} passed, {sum(r.failed for r in results)} failed")
     if failed:

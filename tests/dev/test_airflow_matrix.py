@@ -8,16 +8,12 @@ import sys
 import threading
 import tomllib
 from argparse import Namespace
-from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from dev import airflow_matrix as matrix
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="1" skipped="2" tests="6" time="12.5">
@@ -122,35 +118,6 @@ def test_the_package_claims_the_pythons_the_matrix_runs_and_no_other():
     oldest = min(tested, key=Version)
     assert pyproject["tool"]["mypy"]["python_version"] == oldest
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
-
-
-def interpreter(path: Path, says: str, code: int = 0) -> Path:
-    """An executable that answers the version check as an interpreter would, or fails as a pyenv shim of a
-    Python that is not active does (exit 127)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!/bin/sh\necho '{says}'\nexit {code}\n")
-    path.chmod(0o755)
-    return path
-
-
-def test_a_pythons_interpreter_is_the_one_on_path_else_the_newest_pyenv_holds(tmp_path, monkeypatch):
-    bin_, root = tmp_path / "bin", tmp_path / "pyenv"
-    interpreter(bin_ / "python3.12", "pyenv: python3.12: command not found", code=127)
-    for release in ("3.12.1", "3.12.10", "3.12.9"):
-        interpreter(root / "versions" / release / "bin" / "python3.12", "3.12")
-    interpreter(root / "versions" / "3.13.0" / "bin" / "python3.13", "3.11")  # misnamed: not 3.13
-    monkeypatch.setenv("PATH", str(bin_))
-    monkeypatch.setenv("PYENV_ROOT", str(root))
-    newest = str(root / "versions" / "3.12.10" / "bin" / "python3.12")
-    assert matrix.find_python("3.12") == newest
-    assert matrix.find_python("3.13") is None
-    # Without PYENV_ROOT, pyenv itself says where its root is.
-    monkeypatch.delenv("PYENV_ROOT")
-    interpreter(bin_ / "pyenv", str(root))
-    assert matrix.find_python("3.12") == newest
-    # One on PATH that runs comes first.
-    interpreter(bin_ / "python3.13", "3.13")
-    assert matrix.find_python("3.13") == str(bin_ / "python3.13")
 
 
 def test_a_python_line_without_its_interpreter_fails_the_run(tmp_path, monkeypatch, capsys):
