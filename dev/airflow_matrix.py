@@ -69,7 +69,20 @@ RUNNING = "{}.{}".format(*sys.version_info[:2])  # the Python of the main venv a
 # What the quick tiers need to collect and run (the llama plugin imports gguf and numpy, the UI tests
 # import playwright, the StatsD tests send through statsd, the chunking tests build tokenizers); the
 # heavier test extras (Celery, PostgreSQL drivers, the vector store) stay in the main venv.
-TEST_TOOLS = ("pytest", "gguf", "numpy", "playwright", "statsd", "tokenizers")
+# The quick tiers' tools: the agent tools' hooks (sqlite, http), the lineage tests' OpenLineage provider and
+# the span tests' OpenTelemetry SDK, each resolved under the line's constraints.
+TEST_TOOLS = (
+    "pytest",
+    "gguf",
+    "numpy",
+    "playwright",
+    "statsd",
+    "tokenizers",
+    "apache-airflow-providers-sqlite",
+    "apache-airflow-providers-http",
+    "apache-airflow-providers-openlineage",
+    "opentelemetry-sdk",
+)
 QUICK_TIERS = "not llama and not browser and not soak and not scheduler and not scale and not vectorstore"
 
 
