@@ -114,7 +114,6 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         "messages": "json",
         "prompts_sent": "json",
     }
-    overwrite_rtif_after_execution = True  # prompts_sent is known once the requests are built
     # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
     # upstream task's messages must reach the request builder unresolved, as data.
     handlebars_fields = (*PROMPT_FIELDS, "prompts_sent")
@@ -141,6 +140,21 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         self.max_calls_per_second = max_calls_per_second  # templated: checked at execute time
         self.max_failed_fraction = float(max_failed_fraction)
         self.prompts_sent: list[list[dict[str, Any]]] | None = None
+
+    def after_jinja(self, context: Context) -> None:
+        # The first inputs' prompts, built when the fields are rendered so that the stored rendered
+        # fields show them. A mistake here is left for execute() to report, with its fix.
+        import contextlib
+        import itertools
+
+        from airflow_provider_huggingface.batch.inputs import open_inputs
+        from airflow_provider_huggingface.batch.requests import EXAMPLES
+
+        with contextlib.suppress(Exception):
+            build = self.request_builder(context, self.hook)
+            for index, item in enumerate(itertools.islice(open_inputs(self.inputs), EXAMPLES)):
+                build(index, item)
+            self.prompts_sent = build.examples
 
     @property
     def settings(self) -> BatchSettings:
@@ -244,7 +258,6 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             )
 
         build = self.request_builder(context, hook)
-        self.prompts_sent = build.examples  # filled as the requests are built, before any call
         with spans:
             summary = run_batch(
                 hook=hook,
