@@ -19,7 +19,6 @@ from airflow_provider_huggingface.agents.tools import resolve_tools, run
 from airflow_provider_huggingface.exceptions import (
     AgentStepsExceededError,
     HuggingFaceError,
-    InvalidRequestError,
     ToolCallingNotSupportedError,
 )
 
@@ -279,13 +278,21 @@ def test_the_answer_can_be_edited_by_its_reviewer():
     assert agent(model, review_output=True)["text"] == "final"
 
 
-def test_a_server_without_tool_calling_is_named_before_the_loop():
-    def refusing(step):
-        raise InvalidRequestError("400", status_code=400, server_message="tools param requires --jinja flag")
+def test_a_server_without_tool_calling_ends_the_loop_at_its_first_turn_unretried():
+    # The hook's error mapper turns the server's refusal into ToolCallingNotSupportedError (its message
+    # is tested with the fake in tests/operators/test_agent.py); the loop neither retries nor goes on.
+    sent = []
 
-    steps = agent_steps(request(), session(), Backend(), plan(), Journal())
-    with pytest.raises(ToolCallingNotSupportedError, match=r"--jinja flag.*not served with tool calling"):
+    def refusing(step):
+        sent.append(step)
+        raise ToolCallingNotSupportedError("m is not served with tool calling", status_code=500)
+
+    backend = Backend()
+    backend.retry_policy = RetryPolicy(max_retries=3)
+    steps = agent_steps(request(), session(), backend, plan(), Journal())
+    with pytest.raises(ToolCallingNotSupportedError, match="not served with tool calling"):
         drive(steps, refusing)
+    assert len(sent) == 1
 
 
 def test_max_calls_bounds_the_turns():
