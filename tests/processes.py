@@ -170,6 +170,23 @@ class AirflowStack:
             f"tasks: {self.task_states(dag_id, run_id)}\n{self.diagnostics()}"
         )
 
+    def wait_for_task_state(
+        self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """The task instance once it is in one of ``states``; fails with the task states otherwise."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        deadline = time.monotonic() + timeout
+        while True:
+            instance = self.api(path)
+            if instance["state"] in states:
+                return instance
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
+                raise AssertionError(
+                    f"{task_id} of {run_id} did not reach {sorted(states)} within {timeout:.0f} s (state "
+                    f"{instance['state']}); tasks: {self.task_states(dag_id, run_id)}\n{self.diagnostics()}"
+                )
+            time.sleep(0.2)
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         instances = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in instances}
@@ -334,3 +351,13 @@ def wait_until_healthy(stack: AirflowStack, timeout: float = STARTUP_TIMEOUT) ->
             f"The Airflow processes did not come up within {timeout:.0f} s: {problem}\n{stack.diagnostics()}",
             pytrace=False,
         )
+
+
+def wait_for_pid(pidfile: Path, stack: AirflowStack, timeout: float = 120.0) -> int:
+    """The pid a task wrote in ``pidfile`` (its ``on_execute_callback``), once it is there."""
+    deadline = time.monotonic() + timeout
+    while not pidfile.exists() or not pidfile.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the task did not start within {timeout:.0f} s\n{stack.diagnostics()}")
+        time.sleep(0.1)
+    return int(pidfile.read_text())
