@@ -30,6 +30,7 @@ _NOT_INHERITED = re.compile(r"^(AIRFLOW_|HF_|HUGGING_FACE_HUB_)")
 STARTUP_TIMEOUT = 90.0
 STOP_GRACE = 5.0
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+TERMINAL_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # The components /api/v2/monitor/health reports; each must be up before a test triggers anything.
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -173,14 +174,20 @@ class AirflowStack:
     def wait_for_task_state(
         self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 120.0
     ) -> dict[str, Any]:
-        """The task instance once it is in one of ``states``; fails with the task states otherwise."""
+        """The task instance once it is in one of ``states``; fails with the task states if it ends in
+        another, or is in none of them within ``timeout``."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
         deadline = time.monotonic() + timeout
         while True:
             instance = self.api(path)
             if instance["state"] in states:
                 return instance
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes.values()):
+            ended = instance["state"] in TERMINAL_TASK_STATES
+            if (
+                ended
+                or time.monotonic() > deadline
+                or any(p.poll() is not None for p in self.processes.values())
+            ):
                 raise AssertionError(
                     f"{task_id} of {run_id} did not reach {sorted(states)} within {timeout:.0f} s (state "
                     f"{instance['state']}); tasks: {self.task_states(dag_id, run_id)}\n{self.diagnostics()}"
