@@ -323,6 +323,8 @@ def test_each_refund_waits_for_a_person_without_a_worker_slot(one_slot: AirflowS
     assert bodies[5]["messages"][-1]["content"] == "Refunded 20.00 for order 1003."
     log = stack.task_log(EXAMPLE, run_id, TASK)
     assert f"rejected ({REJECTION})" in log, log[-4000:]
+    # The request's subject and form are the same for every review: the log says what each one is about.
+    assert "Waiting for a person's review of issue_refund with {'order_id': 1001, 'amount': 249.0}." in log
     print(
         f"\n[agent review] state while waiting: {parked['state']}; an answer to the next request "
         f"waiting again: {resumed_in:.1f} s; a park's end seen by the scheduler after "
