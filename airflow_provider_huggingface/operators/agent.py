@@ -210,11 +210,18 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
             )
             return outcome
         if isinstance(step, Review):
+            import dataclasses
+
+            from airflow_provider_huggingface._internal.error_mapping import redact
             from airflow_provider_huggingface.agents import review
 
-            self.log.info(
-                "Waiting for a person's review of %s.", step.call.name if step.call else "the answer"
+            if step.text is not None:  # the answer under review reaches the log and XCom: no token in it
+                step = dataclasses.replace(step, text=redact(step.text, (self.hook.settings.token,)))
+            # The request in the UI is worded for any step (see review.py): the log says which one.
+            under_review = (
+                f"{step.call.name} with {step.call.arguments}" if step.call else f"the answer: {step.text}"
             )
+            self.log.info("Waiting for a person's review of %s.", under_review)
             review.ask(
                 context, step, task_id=self.task_id, timeout=self.review_timeout, resume=self._resume(journal)
             )

@@ -231,3 +231,42 @@ def test_tools_that_cannot_be_described_are_refused_when_the_dag_is_parsed():
         HuggingFaceAgentOperator(
             task_id="b", user_prompt="x", tools=[lookup_order, refund], require_approval=["refunds"]
         )
+
+
+class Parked(Exception):
+    """Stands for the task parking to wait for a person (``review.ask`` never returns)."""
+
+
+def test_a_review_says_what_it_is_about_in_the_log_without_the_token(fake_conn, monkeypatch, capsys):
+    # Airflow keeps one request per task instance, worded for any step: the log and the XCom
+    # pending_review say which step waits. dag.test() cannot answer a review, so ask() is stood in for.
+    from airflow_provider_huggingface.agents import review
+    from airflow_provider_huggingface.agents.journal import Journal
+    from airflow_provider_huggingface.agents.loop import Review
+    from airflow_provider_huggingface.agents.tools import prepare, resolve_tools
+    from airflow_provider_huggingface.operators.agent import HuggingFaceAgentOperator
+
+    asked: list[Review] = []
+
+    def ask(context, step, **kwargs):
+        asked.append(step)
+        raise Parked
+
+    monkeypatch.setattr(review, "ask", ask)
+    agent = HuggingFaceAgentOperator(
+        task_id="desk", hf_conn_id="hf_fake", user_prompt="x", tools=TOOLS, require_approval=True
+    )
+    call = prepare(
+        resolve_tools(TOOLS),
+        {"id": "c1", "function": {"name": "refund", "arguments": {"order_id": 7, "amount": 2.5}}},
+    )
+    for step in (Review(key="c1", call=call), Review(key="answer", text=f"Done; the token is {TOKEN}.")):
+        with pytest.raises(Parked):
+            agent._perform(step, {}, None, Journal())
+    log = capsys.readouterr().out
+    assert "Waiting for a person's review of refund with {'order_id': 7, 'amount': 2.5}." in log
+    assert "Waiting for a person's review of the answer: Done; the token is" in log
+    assert TOKEN not in log
+    assert asked[0].call is call
+    assert TOKEN not in asked[1].text  # what the XCom pending_review shows
+    assert asked[1].text.startswith("Done; the token is ")
