@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_huggingface._internal.validation import COUNT, check_number
-from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.exceptions import ConfigurationError, HuggingFacePermanentError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
@@ -155,9 +156,15 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         from airflow_provider_huggingface._internal.steps import drive
 
         steps, session = self._steps(context, journal)
-        result = drive(steps, lambda step: self._perform(step, context, session, journal))
-        # Tool results reach the model with secrets removed; its answer is held to the same rule.
-        result["text"] = redact(result["text"], (self.hook.settings.token,))
+        try:
+            result = drive(steps, lambda step: self._perform(step, context, session, journal))
+        except HuggingFacePermanentError:
+            journal.finish()  # no retry will replay it; a task cleared and run again starts anew
+            raise
+        journal.finish()
+        # Tool results reach the model with secrets removed; its answer and the arguments it gave are
+        # held to the same rule (a model may echo what it saw).
+        result = json.loads(redact(json.dumps(result), (self.hook.settings.token,)))
         self.publish_model(context, result["model"])
         if journal.replayed:
             replayed = "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone."
