@@ -123,7 +123,8 @@ def test_an_agent_killed_after_its_second_tool_step_resumes_paying_nothing_twice
         ("ship", {"parcel": p}, f"Parcel {p} shipped.") for p in PARCELS
     ]
     # Once the agent answered, its journal is forgotten: a task cleared and run again starts anew.
-    path = f"/api/v2/dags/{CRASH}/dagRuns/{run_id}/taskInstances/agent/state-store/huggingface_agent/journal/count"
+    store = f"/api/v2/dags/{CRASH}/dagRuns/{run_id}/taskInstances/agent/state-store"
+    path = f"{store}/huggingface_agent/journal/count"
     with pytest.raises(ApiError) as gone:
         stack.api(path)
     assert gone.value.status == 404
