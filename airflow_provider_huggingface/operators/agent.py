@@ -235,16 +235,22 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         raise TypeError(f"unknown step {step!r}")
 
     def _defer_turn(self, request: ChatRequest, session: ChatSession, journal: Journal) -> NoReturn:
-        from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
-
         self.log.info("Deferring the agent's turn to the triggerer: %s", request)
         self.defer(
-            # The steps admitted this turn to the budget before handing it over: the trigger sends it.
-            trigger=HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session, admitted=True),
+            trigger=self._turn_trigger(request, session, journal),
             method_name="execute_complete",
             kwargs=self._resume(journal),
             timeout=self.execution_timeout,
         )
+
+    def _turn_trigger(self, request: ChatRequest, session: ChatSession, journal: Journal) -> Any:
+        from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
+
+        # The steps admitted this turn to the budget before handing it over: the trigger sends it.
+        trigger = HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session, admitted=True)
+        if not journal.durable:
+            trigger.carry = journal.events  # back in the event, wherever next_kwargs are not
+        return trigger
 
     def _resume(self, journal: Journal) -> dict[str, Any]:
         """What a resumed task gets back (``next_kwargs``): where no task state store keeps the
@@ -269,7 +275,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         from airflow_provider_huggingface.agents.journal import Journal
         from airflow_provider_huggingface.agents.loop import Review
 
-        journal = Journal.of_task(context, carried=resume.get("journal"))
+        journal = Journal.of_task(context, carried=resume.get("journal") or event.get("carry"))
         steps, _ = self._steps(context, Journal(journal.events))  # a copy: the dry run records nothing
         waited = first_request(steps)
         if isinstance(waited, Ask) and "status" in event:

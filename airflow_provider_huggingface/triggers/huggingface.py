@@ -39,6 +39,9 @@ class HuggingFaceChatTrigger(BaseTrigger):
         (what the worker's checks used is already deducted).
     :param max_total_tokens: the most tokens the call may use, its structured-output re-ask included.
     :param reader: how a JSON reply is read (see ``ChatRequest.reader``).
+    :param carry: plain JSON handed back in the event, untouched (an agent's journal: a resumed task
+        gets it even where the deferral's kwargs are not handed back, as under ``dag.test()`` before
+        Airflow 3.3).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         max_calls: int | None = None,
         max_total_tokens: int | None = None,
         reader: str = "json",
+        carry: Any = None,
     ) -> None:
         super().__init__()
         self.hf_conn_id = hf_conn_id
@@ -62,6 +66,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
         self.reader = reader
+        self.carry = carry
 
     @classmethod
     def for_request(
@@ -95,6 +100,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "max_calls": self.max_calls,
                 "max_total_tokens": self.max_total_tokens,
                 "reader": self.reader,
+                "carry": self.carry,
             },
         )
 
@@ -152,7 +158,8 @@ class HuggingFaceChatTrigger(BaseTrigger):
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
             return
-        yield TriggerEvent({"status": "success", "result": result})
+        event = {"status": "success", "result": result}
+        yield TriggerEvent(event if self.carry is None else {**event, "carry": self.carry})
 
 
 _modules_loaded = threading.Event()
