@@ -136,7 +136,7 @@ def usage_dict(usage: Any) -> TokenUsage | None:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChatRequest:
     """A checked chat call, ready to send: where, which model, the messages and the settings, and
     how a JSON reply is read (a name of :data:`airflow_provider_huggingface._internal.structured.READERS`)."""
@@ -165,6 +165,10 @@ class ChatRequest:
         text = f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
         # Never the images themselves: a data URL can be megabytes.
         return text + (f", {images} image(s) of {human_size(image_bytes)} inline" if images else "")
+
+    def __repr__(self) -> str:
+        # Never the prompts nor the images: a repr reaches tracebacks and logging's own error reports.
+        return f"<ChatRequest {self}>"
 
 
 def build_request(

@@ -143,18 +143,21 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
 
     def after_jinja(self, context: Context) -> None:
         # The first inputs' prompts, built when the fields are rendered so that the stored rendered
-        # fields show them. A mistake here is left for execute() to report, with its fix.
+        # fields show them: inputs in memory only (a file is read when the task runs, once per pass).
+        # A mistake here is left for execute() to report, with its fix.
         import contextlib
         import itertools
 
-        from airflow_provider_huggingface.batch.inputs import open_inputs
+        from airflow_provider_huggingface.batch.inputs import ListInputs, open_inputs
         from airflow_provider_huggingface.batch.requests import EXAMPLES
 
         with contextlib.suppress(Exception):
-            build = self.request_builder(context, self.hook)
-            for index, item in enumerate(itertools.islice(open_inputs(self.inputs), EXAMPLES)):
-                build(index, item)
-            self.prompts_sent = build.examples
+            inputs = open_inputs(self.inputs)
+            if isinstance(inputs, ListInputs):
+                build = self.request_builder(context, self.hook)
+                for index, item in enumerate(itertools.islice(inputs, EXAMPLES)):
+                    build(index, item)
+                self.prompts_sent = build.examples
 
     @property
     def settings(self) -> BatchSettings:
