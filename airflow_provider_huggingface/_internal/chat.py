@@ -317,11 +317,17 @@ def stream_result(chunks: Iterable[Any], model: str | None, log: TaskLog) -> Cha
     """A streamed reply gathered into the result a whole one gives, its lines logged as they come."""
     lines = LineLogger(log)
     acc = StreamAccumulator(model)
+    failure: Exception | None = None
     try:
         for chunk in chunks:
             lines.feed(acc.add(chunk))
-    finally:
-        lines.flush()
+    except Exception as exc:
+        failure = exc
+    # Outside the except block: a log handler that fails prints the exception being handled, and a
+    # server's error event may quote what it was sent (the token) before the error mapper redacts it.
+    lines.flush()
+    if failure is not None:
+        raise failure
     return acc.result()
 
 

@@ -37,6 +37,7 @@ def check_model(model: str, settings: ConnectionSettings, log: TaskLog, *, image
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     api = HfApi(token=settings.token)
+    unanswered = None
     try:
         info = api.model_info(
             model,
@@ -48,10 +49,12 @@ def check_model(model: str, settings: ConnectionSettings, log: TaskLog, *, image
     except (GatedRepoError, RepositoryNotFoundError) as exc:
         raise map_error(exc, model=model, where="Hugging Face Hub", secrets=(settings.token,)) from None
     except Exception as exc:
+        unanswered = redact(f"{type(exc).__name__}: {exc}"[:300], (settings.token,))
+    if unanswered is not None:
+        # Logged outside the except block: a log handler that fails prints the exception being
+        # handled, whose server message may quote the token.
         log.warning(
-            "Could not ask the Hub about model %s (%s); going on without the check.",
-            model,
-            redact(f"{type(exc).__name__}: {exc}"[:300], (settings.token,)),
+            "Could not ask the Hub about model %s (%s); going on without the check.", model, unanswered
         )
         return
     _check_info(model, info, settings.provider)

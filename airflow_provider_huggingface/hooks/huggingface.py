@@ -219,10 +219,8 @@ class HuggingFaceHook(BaseHook):
 
         def lookup() -> None:
             # A failure here is met again by the call itself, which maps it.
-            try:
+            with contextlib.suppress(Exception):
                 prepare_provider_mapping(settings.provider, model)
-            except Exception as exc:
-                self.log.debug("Provider mapping look-up failed (%s); the call will say why.", type(exc))
 
         return lookup
 

@@ -117,10 +117,13 @@ class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
     def publish_model(self, context: Context, model: str | None) -> None:
         """Keep what the model link shows: the model that answered, or the endpoint. A link is never
         worth failing a task for: a failure to keep it is logged."""
+        failure = None
         try:
             HuggingFaceModelLink.persist(context, model=model, endpoint=self.hook.settings.base_url)
         except Exception as exc:
-            self.log.warning("The model link could not be kept: %s: %s", type(exc).__name__, exc)
+            failure = f"{type(exc).__name__}: {exc}"
+        if failure is not None:  # logged outside the except block, as every line of ours
+            self.log.warning("The model link could not be kept: %s", failure)
 
 
 class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
