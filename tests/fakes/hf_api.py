@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_REDIRECT_HOSTS",
+    "SERVED_BY_HEADER",
     "FakeHF",
     "Fault",
     "Recorded",
-    "SERVED_BY_HEADER",
     "clear_hub_caches",
     "default_models",
     "make_model",
