@@ -13,7 +13,7 @@ from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoun
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -372,15 +372,14 @@ class HuggingFaceHook(BaseHook):
 
         async def perform(ask: Ask) -> ChatResult:
             from airflow_provider_huggingface._internal.chat import completion_result
-            from airflow_provider_huggingface._internal.hub_compat import noting_served_by
 
             request = ask.request
-            async with self.call_span(request, session) as span, gate:
-                with noting_served_by() as served_by:
+            async with gate:  # the span is the request's, not its wait for a slot
+                with self.observed(request, session) as (span, served_by):
                     output = await client.chat_completion(
                         request.messages, model=request.model, **request.generation
                     )
-                return self.answered(completion_result(output, request.model), served_by, span)
+                    return self.answered(completion_result(output, request.model), served_by, span)
 
         started = time.monotonic()
         answered, result = await adrive(chat_steps(request, session, self), perform)
@@ -392,11 +391,11 @@ class HuggingFaceHook(BaseHook):
         """Send one request step of the chat steps, once, in this thread: streamed into the log, or
         whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
-        from airflow_provider_huggingface._internal.hub_compat import noting_served_by, watched_sync_session
+        from airflow_provider_huggingface._internal.hub_compat import watched_sync_session
 
         request = ask.request
         watched_sync_session()
-        with self.call_span(request, session) as span, noting_served_by() as served_by:
+        with self.observed(request, session) as (span, served_by):
             if ask.stream:
                 # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
                 chunks = self.client.chat_completion(  # type: ignore[call-overload]
@@ -413,6 +412,23 @@ class HuggingFaceHook(BaseHook):
                 )
                 result = completion_result(output, request.model)
             return self.answered(result, served_by, span)
+
+    @contextlib.contextmanager
+    def observed(self, request: ChatRequest, session: ChatSession | None) -> Iterator[tuple[Any, list[str]]]:
+        """Around one request: its span, and the providers the responses name (the router's header).
+        A failure marks the span with the error the task meets (the provider's class, as the steps
+        map it), not the HTTP client's; the client's exception goes on unchanged."""
+        from airflow_provider_huggingface._internal.hub_compat import noting_served_by
+
+        with self.call_span(request, session) as span, noting_served_by() as served_by:
+            try:
+                yield span, served_by
+            except Exception as exc:
+                if span.recording:
+                    from airflow_provider_huggingface.observability.tracing import error_type_of
+
+                    span.record(error_type=error_type_of(self.map_error(exc, request.model)))
+                raise
 
     def call_span(self, request: ChatRequest, session: ChatSession | None) -> Any:
         """The OpenTelemetry span of one request (a no-op when tracing is off): the session's bounded
