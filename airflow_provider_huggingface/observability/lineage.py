@@ -233,6 +233,35 @@ class LineageFacts:
             _distinct_append(self.models_used, model)
             _distinct_append(self.providers_used, provider)
 
+    def call_figures(self) -> dict[str, Any]:
+        """What the calls recorded so far add up to, as plain JSON: what a deferral carries to the
+        resumed task (a trigger's event, a task's ``next_kwargs``), added back with
+        :meth:`add_call_figures`. No prompt or reply text is in it."""
+        with _LOCK:
+            return {
+                "calls": self.calls,
+                "failed_calls": self.failed_calls,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "models_used": list(self.models_used),
+                "providers_used": list(self.providers_used),
+            }
+
+    def add_call_figures(self, figures: Mapping[str, Any] | None) -> None:
+        """Add calls made elsewhere (:meth:`call_figures` of a trigger or of an earlier part of this
+        try); None or ``{}`` adds nothing."""
+        if not figures:
+            return
+        with _LOCK:
+            self.calls += int(figures.get("calls") or 0)
+            self.failed_calls += int(figures.get("failed_calls") or 0)
+            self.input_tokens += int(figures.get("input_tokens") or 0)
+            self.output_tokens += int(figures.get("output_tokens") or 0)
+            for model in figures.get("models_used") or ():
+                _distinct_append(self.models_used, model)
+            for provider in figures.get("providers_used") or ():
+                _distinct_append(self.providers_used, provider)
+
     def facet_fields(self) -> dict[str, Any]:
         """The run facet's fields (camelCase, as OpenLineage facets spell them); None where unknown."""
         endpoint_host = _endpoint_parts(self.endpoint)[1] if self.endpoint else None
@@ -355,11 +384,16 @@ class OpenLineageMixin:
         """What the START event reports; override to build it from the rendered fields."""
         return self.lineage_facts
 
+    def lineage_facts_at_end(self) -> LineageFacts:
+        """What the COMPLETE or FAIL event reports: the facts recorded (override to fill what a task
+        that failed early never recorded)."""
+        return self.lineage_facts
+
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
         return operator_lineage(self.lineage_facts_at_start())
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        return operator_lineage(self.lineage_facts)
+        return operator_lineage(self.lineage_facts_at_end())
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
-        return operator_lineage(self.lineage_facts)
+        return operator_lineage(self.lineage_facts_at_end())

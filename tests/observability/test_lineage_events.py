@@ -76,17 +76,19 @@ def _env(home: Path, events: Path) -> dict[str, str]:
 class Events:
     """The events of one run, by job name and event type."""
 
-    def __init__(self, path: Path, files: dict[str, Path]) -> None:
+    def __init__(self, path: Path, files: dict[str, Path], dag_id: str = "hf_lineage") -> None:
         self.raw = path.read_text()
         self.all = [json.loads(line) for line in self.raw.splitlines() if line.strip()]
         self.files = files
+        self.dag_id = dag_id
+
+    def every(self, task_id: str, event_type: str) -> list[dict[str, Any]]:
+        """The task's events of this type, in the order they were sent."""
+        job = f"{self.dag_id}.{task_id}"
+        return [e for e in self.all if e["job"]["name"] == job and e["eventType"] == event_type]
 
     def of(self, task_id: str, event_type: str) -> dict[str, Any]:
-        matches = [
-            e
-            for e in self.all
-            if e["job"]["name"] == f"hf_lineage.{task_id}" and e["eventType"] == event_type
-        ]
+        matches = self.every(task_id, event_type)
         assert len(matches) == 1, (
             task_id,
             event_type,
@@ -95,7 +97,8 @@ class Events:
         return matches[0]
 
     def raw_of(self, task_id: str) -> str:
-        return "\n".join(json.dumps(e) for e in self.all if e["job"]["name"] == f"hf_lineage.{task_id}")
+        job = f"{self.dag_id}.{task_id}"
+        return "\n".join(json.dumps(e) for e in self.all if e["job"]["name"] == job)
 
 
 @pytest.fixture(scope="module")
