@@ -13,7 +13,7 @@ from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoun
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -372,14 +372,15 @@ class HuggingFaceHook(BaseHook):
 
         async def perform(ask: Ask) -> ChatResult:
             from airflow_provider_huggingface._internal.chat import completion_result
+            from airflow_provider_huggingface._internal.observed import ObservedRequest
 
             request = ask.request
             async with gate:  # the span is the request's, not its wait for a slot
-                with self.observed(request, session) as (span, served_by):
+                with ObservedRequest(self, request, session) as call:
                     output = await client.chat_completion(
                         request.messages, model=request.model, **request.generation
                     )
-                    return self.answered(completion_result(output, request.model), served_by, span)
+                    return call.answered(completion_result(output, request.model))
 
         started = time.monotonic()
         answered, result = await adrive(chat_steps(request, session, self), perform)
@@ -392,10 +393,11 @@ class HuggingFaceHook(BaseHook):
         whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
         from airflow_provider_huggingface._internal.hub_compat import watched_sync_session
+        from airflow_provider_huggingface._internal.observed import ObservedRequest
 
         request = ask.request
         watched_sync_session()
-        with self.observed(request, session) as (span, served_by):
+        with ObservedRequest(self, request, session) as call:
             if ask.stream:
                 # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
                 chunks = self.client.chat_completion(  # type: ignore[call-overload]
@@ -411,53 +413,7 @@ class HuggingFaceHook(BaseHook):
                     request.messages, model=request.model, **request.generation
                 )
                 result = completion_result(output, request.model)
-            return self.answered(result, served_by, span)
-
-    @contextlib.contextmanager
-    def observed(self, request: ChatRequest, session: ChatSession | None) -> Iterator[tuple[Any, list[str]]]:
-        """Around one request: its span, and the providers the responses name (the router's header).
-        A failure marks the span with the error the task meets (the provider's class, as the steps
-        map it), not the HTTP client's; the client's exception goes on unchanged."""
-        from airflow_provider_huggingface._internal.hub_compat import noting_served_by
-
-        with self.call_span(request, session) as span, noting_served_by() as served_by:
-            try:
-                yield span, served_by
-            except Exception as exc:
-                if span.recording:
-                    from airflow_provider_huggingface.observability.tracing import error_type_of
-
-                    span.record(error_type=error_type_of(self.map_error(exc, request.model)))
-                raise
-
-    def call_span(self, request: ChatRequest, session: ChatSession | None) -> Any:
-        """The OpenTelemetry span of one request (a no-op when tracing is off): the session's bounded
-        spans for a batch, else a span of its own."""
-        from airflow_provider_huggingface.observability.tracing import genai_provider_name, model_call_span
-
-        if session is not None and session.spans is not None:
-            return session.spans.call(model=request.model)
-        settings = self.settings
-        provider = genai_provider_name(requested=None if settings.base_url else settings.provider)
-        return model_call_span("chat", model=request.model, provider=provider, server=settings.base_url)
-
-    def answered(self, result: ChatResult, served_by: list[str], span: Any) -> ChatResult:
-        """A reply, with the inference provider that served it (the router's header, else the one the
-        connection names) and its figures on the call's span."""
-        settings = self.settings
-        named = None if settings.base_url or settings.provider == "auto" else settings.provider
-        provider = served_by[-1] if served_by else named
-        if provider:
-            result["provider"] = provider
-        usage = result["usage"]
-        span.record(
-            response_model=result["model"],
-            input_tokens=usage["prompt_tokens"] if usage else None,
-            output_tokens=usage["completion_tokens"] if usage else None,
-            finish_reasons=[result["finish_reason"]] if result["finish_reason"] else None,
-            provider=served_by[-1] if served_by else None,
-        )
-        return result
+            return call.answered(result)
 
     def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""

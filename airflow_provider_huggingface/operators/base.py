@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.links.huggingface import HuggingFaceModelLink
-from airflow_provider_huggingface.observability.lineage import OpenLineageMixin
+from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
