@@ -33,11 +33,19 @@ class ObservedRequest:
     :param hook: the hook that sends the request (its connection's settings, its error mapper).
     :param request: the request.
     :param session: the task's session, if any (a batch's holds the bounded spans).
+    :param operation: ``gen_ai.operation.name`` of a span of its own (``chat``, ``embeddings``).
     """
 
     __slots__ = ("_noting", "_request", "hook", "served_by", "span")
 
-    def __init__(self, hook: HuggingFaceHook, request: ChatRequest, session: ChatSession | None) -> None:
+    def __init__(
+        self,
+        hook: HuggingFaceHook,
+        request: ChatRequest,
+        session: ChatSession | None,
+        *,
+        operation: str = "chat",
+    ) -> None:
         self.hook = hook
         self._request = request
         if session is not None and session.spans is not None:
@@ -46,7 +54,7 @@ class ObservedRequest:
             settings = hook.settings
             provider = genai_provider_name(requested=None if settings.base_url else settings.provider)
             self.span = model_call_span(
-                "chat", model=request.model, provider=provider, server=settings.base_url
+                operation, model=request.model, provider=provider, server=settings.base_url
             )
         self._noting = noting_served_by()
         self.served_by: list[str] = []

@@ -12,11 +12,33 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 DAGS = Path(__file__).parent / "dags"
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_HUB_VARIABLE = "HF_LINEAGE_FAKE_HUB"
+RUN_TIMEOUT = 300
+
+
+def run_in_subprocess(conf: dict, env: dict[str, str], dag_id: str = "hf_lineage") -> tuple[dict, str]:
+    """Run ``dag_id`` in a subprocess with ``env``; return its summary (see ``main``) and the last
+    lines of its output. Fails the test when the subprocess fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.observability.lineage_run", json.dumps(conf), dag_id],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    output = "\n".join((done.stdout + done.stderr).splitlines()[-80:])
+    assert done.returncode == 0, output
+    summary = next((line for line in reversed(done.stdout.splitlines()) if line.startswith('{"state"')), None)
+    assert summary is not None, output
+    return json.loads(summary), output
 
 
 def main(conf: str, dag_id: str = "hf_lineage") -> None:

@@ -11,9 +11,6 @@ that no event may hold; the connections carry a canary token.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -23,18 +20,16 @@ from airflow_provider_huggingface.observability.lineage import FACET_SCHEMA_URL,
 from tests.fakes import tool_calls
 from tests.fakes.hf_api import FakeHF, Fault
 from tests.observability.dags import hf_lineage_operators as dag
-from tests.observability.lineage_run import FAKE_HUB_VARIABLE
+from tests.observability.lineage_run import FAKE_HUB_VARIABLE, run_in_subprocess
 from tests.observability.test_lineage_events import (
     CANARY_TEXT,
     CANARY_TOKEN,
     NAMESPACE,
-    RUN_TIMEOUT,
     SCHEMA,
     Events,
     _env,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "hf_lineage_operators"
 REPLY_TEXT = "CANARY-REPLY-TEXT"
 ROWS = [f"{CANARY_TEXT} row {i} with some words" for i in range(3)]
@@ -89,22 +84,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         )
         env[dag.UPSTREAM_VARIABLE] = UPSTREAM
         conf = {"input": f"file://{source}", "output": f"file://{replies}/"}
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.observability.lineage_run", json.dumps(conf), DAG_ID],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
+        summary, output = run_in_subprocess(conf, env, DAG_ID)
         fake_url = fake.url
-    output = "\n".join((done.stdout + done.stderr).splitlines()[-80:])
-    assert done.returncode == 0, output
     assert events_file.exists(), f"no OpenLineage events were written:\n{output}"
-    summary = json.loads(
-        next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"state"'))
-    )
     # The task that cannot fill its prompt fails, before any call; every other one succeeds.
     assert summary["tasks"] == {
         "fetch": "success",

@@ -100,20 +100,28 @@ def test_the_links_api_answers_the_model_that_answered(
     assert links["extra_links"] == {"Hugging Face": HUB_URL, "Unregistered": UNREGISTERED_URL}
 
 
-def test_the_task_page_shows_the_hugging_face_link(ui_page: Page, finished_run: str) -> None:
-    page = ui_page
-    page.goto(f"/dags/{DAG_ID}/runs/{finished_run}/tasks/{TASK_ID}")
+def _hugging_face_link(page: Page, dag_id: str, run_id: str, href: str) -> None:
+    """Open the task instance's page; its "Hugging Face" link must be there, pointing at ``href``."""
+    page.goto(f"/dags/{dag_id}/runs/{run_id}/tasks/{TASK_ID}")
     # Airflow 3.3 lists a task instance's extra links under "Extra Links" on its Details tab.
     page.get_by_role("link", name="Details", exact=True).click()
     expect(page.get_by_text("Extra Links", exact=True)).to_be_visible()
     link = page.get_by_role("link", name="Hugging Face")
     expect(link).to_be_visible()
-    expect(link).to_have_attribute("href", HUB_URL)
-    # Registered nowhere, yet shown: Airflow 3 serializes each link as its name and XCom key.
-    expect(page.get_by_role("link", name="Unregistered")).to_have_attribute("href", UNREGISTERED_URL)
+    expect(link).to_have_attribute("href", href)
+
+
+def _screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "extra-link-hugging-face.png"), animations="disabled")
+    page.screenshot(path=str(ARTIFACTS / name), animations="disabled")
     assert TOKEN not in page.content()
+
+
+def test_the_task_page_shows_the_hugging_face_link(ui_page: Page, finished_run: str) -> None:
+    _hugging_face_link(ui_page, DAG_ID, finished_run, HUB_URL)
+    # Registered nowhere, yet shown: Airflow 3 serializes each link as its name and XCom key.
+    expect(ui_page.get_by_role("link", name="Unregistered")).to_have_attribute("href", UNREGISTERED_URL)
+    _screenshot(ui_page, "extra-link-hugging-face.png")
 
 
 def test_the_links_api_answers_the_fallback_that_answered_a_real_chat(
@@ -124,14 +132,6 @@ def test_the_links_api_answers_the_fallback_that_answered_a_real_chat(
 
 
 def test_a_real_chat_tasks_page_links_the_model_that_answered(ui_page: Page, finished_chat_run: str) -> None:
-    page = ui_page
-    page.goto(f"/dags/{CHAT_DAG_ID}/runs/{finished_chat_run}/tasks/{TASK_ID}")
-    page.get_by_role("link", name="Details", exact=True).click()
-    expect(page.get_by_text("Extra Links", exact=True)).to_be_visible()
-    link = page.get_by_role("link", name="Hugging Face")
-    expect(link).to_be_visible()
     # The fallback that answered, not the retired model the task asked for.
-    expect(link).to_have_attribute("href", CHAT_HUB_URL)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "extra-link-chat-operator.png"), animations="disabled")
-    assert TOKEN not in page.content()
+    _hugging_face_link(ui_page, CHAT_DAG_ID, finished_chat_run, CHAT_HUB_URL)
+    _screenshot(ui_page, "extra-link-chat-operator.png")
