@@ -360,15 +360,15 @@ class HuggingFaceHook(BaseHook):
 
         async def perform(ask: Ask) -> ChatResult:
             from airflow_provider_huggingface._internal.chat import completion_result
-            from airflow_provider_huggingface._internal.hub_compat import noting_served_by
+            from airflow_provider_huggingface._internal.observed import ObservedRequest
 
             request = ask.request
-            async with self.call_span(request, session) as span, gate:
-                with noting_served_by() as served_by:
+            async with gate:  # the span is the request's, not its wait for a slot
+                with ObservedRequest(self, request, session) as call:
                     output = await client.chat_completion(
                         request.messages, model=request.model, **request.generation
                     )
-                return self.answered(completion_result(output, request.model), served_by, span)
+                    return call.answered(completion_result(output, request.model))
 
         started = time.monotonic()
         answered, result = await adrive(chat_steps(request, session, self), perform)
@@ -401,11 +401,12 @@ class HuggingFaceHook(BaseHook):
         """Send one request step of the chat steps, once, in this thread: streamed into the log, or
         whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
-        from airflow_provider_huggingface._internal.hub_compat import noting_served_by, watched_sync_session
+        from airflow_provider_huggingface._internal.hub_compat import watched_sync_session
+        from airflow_provider_huggingface._internal.observed import ObservedRequest
 
         request = ask.request
         watched_sync_session()
-        with self.call_span(request, session) as span, noting_served_by() as served_by:
+        with ObservedRequest(self, request, session) as call:
             if ask.stream:
                 # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
                 chunks = self.client.chat_completion(  # type: ignore[call-overload]
@@ -421,36 +422,7 @@ class HuggingFaceHook(BaseHook):
                     request.messages, model=request.model, **request.generation
                 )
                 result = completion_result(output, request.model)
-            return self.answered(result, served_by, span)
-
-    def call_span(self, request: ChatRequest, session: ChatSession | None) -> Any:
-        """The OpenTelemetry span of one request (a no-op when tracing is off): the session's bounded
-        spans for a batch, else a span of its own."""
-        from airflow_provider_huggingface.observability.tracing import genai_provider_name, model_call_span
-
-        if session is not None and session.spans is not None:
-            return session.spans.call(model=request.model)
-        settings = self.settings
-        provider = genai_provider_name(requested=None if settings.base_url else settings.provider)
-        return model_call_span("chat", model=request.model, provider=provider, server=settings.base_url)
-
-    def answered(self, result: ChatResult, served_by: list[str], span: Any) -> ChatResult:
-        """A reply, with the inference provider that served it (the router's header, else the one the
-        connection names) and its figures on the call's span."""
-        settings = self.settings
-        named = None if settings.base_url or settings.provider == "auto" else settings.provider
-        provider = served_by[-1] if served_by else named
-        if provider:
-            result["provider"] = provider
-        usage = result["usage"]
-        span.record(
-            response_model=result["model"],
-            input_tokens=usage["prompt_tokens"] if usage else None,
-            output_tokens=usage["completion_tokens"] if usage else None,
-            finish_reasons=[result["finish_reason"]] if result["finish_reason"] else None,
-            provider=served_by[-1] if served_by else None,
-        )
-        return result
+            return call.answered(result)
 
     def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""

@@ -1,7 +1,8 @@
 """Where users watch their pipelines: OpenLineage lineage and OpenTelemetry spans of model calls.
 
 - :mod:`.lineage`: :class:`~.lineage.LineageFacts`, filled by an operator while it runs, and
-  :class:`~.lineage.OpenLineageMixin`, which turns them into Airflow's OpenLineage methods. Effective
+  :class:`~.mixin.OpenLineageMixin` (also importable from ``.lineage``), which turns them into
+  Airflow's OpenLineage methods; its module imports nothing at its top, for operators' modules. Effective
   when ``apache-airflow-providers-openlineage`` is installed; nothing of it is imported otherwise.
 - :mod:`.tracing`: one OpenTelemetry span per model call with the GenAI semantic conventions, a child
   of the task's span; a cheap no-op when no tracer provider is configured. :class:`~.tracing.SpanBudget`

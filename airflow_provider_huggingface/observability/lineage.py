@@ -52,6 +52,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+# The mixin lives in a module of its own: an operator's module imports it at every DAG parse, and
+# it needs nothing of this one until a task runs.
+from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -233,6 +237,35 @@ class LineageFacts:
             _distinct_append(self.models_used, model)
             _distinct_append(self.providers_used, provider)
 
+    def call_figures(self) -> dict[str, Any]:
+        """What the calls recorded so far add up to, as plain JSON: what a deferral carries to the
+        resumed task (a trigger's event, a task's ``next_kwargs``), added back with
+        :meth:`add_call_figures`. No prompt or reply text is in it."""
+        with _LOCK:
+            return {
+                "calls": self.calls,
+                "failed_calls": self.failed_calls,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "models_used": list(self.models_used),
+                "providers_used": list(self.providers_used),
+            }
+
+    def add_call_figures(self, figures: Mapping[str, Any] | None) -> None:
+        """Add calls made elsewhere (:meth:`call_figures` of a trigger or of an earlier part of this
+        try); None or ``{}`` adds nothing."""
+        if not figures:
+            return
+        with _LOCK:
+            self.calls += int(figures.get("calls") or 0)
+            self.failed_calls += int(figures.get("failed_calls") or 0)
+            self.input_tokens += int(figures.get("input_tokens") or 0)
+            self.output_tokens += int(figures.get("output_tokens") or 0)
+            for model in figures.get("models_used") or ():
+                _distinct_append(self.models_used, model)
+            for provider in figures.get("providers_used") or ():
+                _distinct_append(self.providers_used, provider)
+
     def facet_fields(self) -> dict[str, Any]:
         """The run facet's fields (camelCase, as OpenLineage facets spell them); None where unknown."""
         endpoint_host = _endpoint_parts(self.endpoint)[1] if self.endpoint else None
@@ -331,35 +364,3 @@ def operator_lineage(facts: LineageFacts) -> OperatorLineage:
     return OperatorLineage(
         inputs=[*files_in, *models], outputs=files_out, run_facets={FACET_NAME: run_facet(facts)}
     )
-
-
-class OpenLineageMixin:
-    """Airflow's OpenLineage methods for an operator that records :class:`LineageFacts`.
-
-    The operator fills ``self.lineage_facts`` in ``execute`` (or ``execute_complete`` after a deferral:
-    that runs on a fresh operator, whose facts start empty). Airflow's OpenLineage listener asks for
-    the START event after templates are rendered and before ``execute``, so
-    :meth:`lineage_facts_at_start` should build what is known then (the rendered model, files, the
-    templates' hash) from the operator's fields; by default it returns the (still empty) facts.
-    """
-
-    @property
-    def lineage_facts(self) -> LineageFacts:
-        """This operator's facts, created on first use (stored outside Airflow's attribute hooks)."""
-        facts = self.__dict__.get("_lineage_facts")
-        if facts is None:
-            facts = self.__dict__["_lineage_facts"] = LineageFacts()
-        return facts
-
-    def lineage_facts_at_start(self) -> LineageFacts:
-        """What the START event reports; override to build it from the rendered fields."""
-        return self.lineage_facts
-
-    def get_openlineage_facets_on_start(self) -> OperatorLineage:
-        return operator_lineage(self.lineage_facts_at_start())
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        return operator_lineage(self.lineage_facts)
-
-    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
-        return operator_lineage(self.lineage_facts)

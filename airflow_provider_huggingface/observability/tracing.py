@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ModelCallSpan",
     "SpanBudget",
+    "error_type_of",
     "genai_provider_name",
     "model_call_span",
     "tracing_enabled",
@@ -166,7 +167,8 @@ def _span_name(operation: str, model: str | None) -> str:
     return f"{operation} {model}" if model else operation
 
 
-def _error_type(exc: BaseException) -> str:
+def error_type_of(exc: BaseException) -> str:
+    """``error.type`` of an exception: its class's qualified name (``builtins`` ones bare)."""
     cls = type(exc)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
@@ -182,6 +184,8 @@ class _NoOpCall:
     """What a call gets when tracing is off: every method does nothing."""
 
     __slots__ = ()
+    #: Whether ``record`` keeps anything: a caller skips work whose only use is a span.
+    recording = False
 
     def __enter__(self) -> _NoOpCall:
         return self
@@ -225,12 +229,15 @@ class _SyncOrAsync:
 
 
 class ModelCallSpan(_SyncOrAsync):
-    """The span of one model call: started on enter, ended on leave; an exception marks it failed.
+    """The span of one model call: started on enter, ended on leave; an exception marks it failed,
+    with its own class as ``error.type`` unless :meth:`record` named one already (the class the caller
+    turns the client's exception into).
 
     Use :func:`model_call_span` (or :meth:`SpanBudget.call`) to get one.
     """
 
-    __slots__ = ("_attributes", "_name", "_parent", "_span", "_token", "_tracer")
+    __slots__ = ("_attributes", "_failed", "_name", "_parent", "_span", "_token", "_tracer")
+    recording = True
 
     def __init__(self, tracer: Any, name: str, attributes: dict[str, Any], parent: Any = None) -> None:
         self._tracer = tracer
@@ -239,6 +246,7 @@ class ModelCallSpan(_SyncOrAsync):
         self._parent = parent
         self._span: Any = None
         self._token: Any = None
+        self._failed = False
 
     def __enter__(self) -> ModelCallSpan:
         from opentelemetry import context, trace
@@ -255,8 +263,8 @@ class ModelCallSpan(_SyncOrAsync):
     ) -> None:
         from opentelemetry import context
 
-        if exc is not None:
-            _mark_error(self._span, _error_type(exc))
+        if exc is not None and not self._failed:
+            _mark_error(self._span, error_type_of(exc))
         context.detach(self._token)
         self._span.end()
 
@@ -294,6 +302,7 @@ class ModelCallSpan(_SyncOrAsync):
             span.set_attribute("gen_ai.provider.name", provider)
         if error_type:
             _mark_error(span, error_type)
+            self._failed = True
 
 
 def model_call_span(
@@ -351,6 +360,7 @@ class _WindowCall(_SyncOrAsync):
     """One call counted in its budget's current window instead of a span of its own."""
 
     __slots__ = ("_budget", "_start", "_values")
+    recording = True
 
     def __init__(self, budget: SpanBudget) -> None:
         self._budget = budget
@@ -365,7 +375,7 @@ class _WindowCall(_SyncOrAsync):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is not None:
-            self._values["error_type"] = _error_type(exc)
+            self._values.setdefault("error_type", error_type_of(exc))
         self._budget._add(self._start, time.time_ns(), self._values)
 
     def record(self, **values: Any) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_huggingface._internal.validation import COUNT, check_number
 from airflow_provider_huggingface.exceptions import ConfigurationError, HuggingFacePermanentError
+from airflow_provider_huggingface.operators.base import keeps_model_link
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
 
     # --- running the loop
 
+    @keeps_model_link
     def execute(self, context: Context) -> AgentResult:  # type: ignore[override]  # its own XCom
         from airflow_provider_huggingface.agents.journal import Journal
 
@@ -258,8 +260,11 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         kwargs = dict(self.resume_kwargs() or {})
         if not journal.durable:
             kwargs["journal"] = journal.events
+        # The calls of this try so far: the resumed task's lineage counts them (replayed turns are not sent).
+        kwargs["lineage"] = self.lineage_facts.call_figures()
         return kwargs
 
+    @keeps_model_link
     def execute_complete(  # type: ignore[override]  # its own XCom
         self, context: Context, event: dict[str, Any], **resume: Any
     ) -> AgentResult:
@@ -278,9 +283,11 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
         journal = Journal.of_task(context, carried=resume.get("journal") or event.get("carry"))
         steps, _ = self._steps(context, Journal(journal.events))  # a copy: the dry run records nothing
         waited = first_request(steps)
+        self.lineage_facts.add_call_figures(resume.get("lineage"))
         if isinstance(waited, Ask) and "status" in event:
             from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
+            self.lineage_facts.add_call_figures(event.get("lineage"))
             if event.get("status") != "success":
                 raise error_from_event(event)
             journal.add("reply", waited.request.digest, event["result"])

@@ -8,20 +8,23 @@ operator built on them.
 
 from __future__ import annotations
 
+import functools
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 from airflow_provider_huggingface.links.huggingface import HuggingFaceModelLink
-from airflow_provider_huggingface.observability.lineage import OpenLineageMixin
+from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from airflow.sdk import Context
 
     from airflow_provider_huggingface.observability.lineage import LineageFacts
+
+_Execute = TypeVar("_Execute", bound="Callable[..., Any]")
 
 PROMPT_FIELDS = ("user_prompt", "system_prompt", "messages")
 # The Jinja fields every chat operator shares: the model, the connection and the generation settings.
@@ -96,6 +99,7 @@ class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
     def begin_lineage(self) -> LineageFacts:
         """The task's lineage facts, with what is known before any call (rendered fields, connection)."""
         facts = self.lineage_facts
+        self.__dict__["_lineage_begun"] = True
         facts.operation = self.lineage_operation
         facts.model_requested = self.model if isinstance(self.model, str) else None
         facts.inputs, facts.outputs = self.lineage_locations()
@@ -114,9 +118,15 @@ class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
     def lineage_facts_at_start(self) -> LineageFacts:
         return self.begin_lineage()
 
+    def lineage_facts_at_end(self) -> LineageFacts:
+        # A task that failed before its first call (a bad prompt, a missing file) still names its
+        # model, files and prompt version.
+        return self.lineage_facts if self.__dict__.get("_lineage_begun") else self.begin_lineage()
+
     def publish_model(self, context: Context, model: str | None) -> None:
         """Keep what the model link shows: the model that answered, or the endpoint. A link is never
         worth failing a task for: a failure to keep it is logged."""
+        self.__dict__["_link_published"] = True
         failure = None
         try:
             HuggingFaceModelLink.persist(context, model=model, endpoint=self.hook.settings.base_url)
@@ -124,6 +134,26 @@ class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
             failure = f"{type(exc).__name__}: {exc}"
         if failure is not None:  # logged outside the except block, as every line of ours
             self.log.warning("The model link could not be kept: %s", failure)
+
+
+def keeps_model_link(method: _Execute) -> _Execute:
+    """For an operator's ``execute``/``execute_complete``: when it ends without a reply (it defers, or
+    fails), the link names the model asked for (or the last that answered). Airflow reads every link
+    whenever a task stops, a deferral included, and logs an error for a link with nothing stored."""
+
+    @functools.wraps(method)
+    def run(self: HuggingFaceBaseOperator, context: Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, context, *args, **kwargs)
+        except BaseException:
+            if not self.__dict__.get("_link_published"):
+                facts = self.lineage_facts_at_end()
+                self.publish_model(
+                    context, facts.models_used[-1] if facts.models_used else facts.model_requested
+                )
+            raise
+
+    return cast("_Execute", run)
 
 
 class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):

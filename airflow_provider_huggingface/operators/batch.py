@@ -11,6 +11,7 @@ from airflow_provider_huggingface.operators.base import (
     PROMPT_FIELDS,
     SETTINGS_FIELDS,
     HuggingFaceChatBaseOperator,
+    keeps_model_link,
 )
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             generation=self.chat_settings,
         )
 
+    @keeps_model_link
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface.batch.inputs import open_inputs

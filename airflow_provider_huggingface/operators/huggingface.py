@@ -12,6 +12,7 @@ from airflow_provider_huggingface.operators.base import (
     PROMPT_FIELDS,
     SETTINGS_FIELDS,
     HuggingFaceChatBaseOperator,
+    keeps_model_link,
 )
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
             "max_image_bytes": self.max_image_bytes,
         }
 
+    @keeps_model_link
     def execute(self, context: Context) -> ChatResult:
         hook = self.hook
         request = hook.prepare_chat(
@@ -189,24 +191,30 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         ``next_kwargs``, stored in the metadata DB): nothing here, the prompts are rendered again."""
         return None
 
+    @keeps_model_link
     def execute_complete(self, context: Context, event: dict[str, Any]) -> ChatResult:
         """Resume after the trigger: return its result, or raise the error it carried."""
         from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
         facts = self.begin_lineage()  # a fresh operator: what the triggerer did is in the event
-        if event.get("status") == "success":
-            result = event["result"]
-            usage = result.get("usage")
+        success = event.get("status") == "success"
+        if "lineage" in event:  # every call the trigger made: a fallback's, a re-ask's
+            facts.add_call_figures(event["lineage"])
+        elif success:  # an event of an earlier release's trigger: its one reply
+            usage = event["result"].get("usage")
             facts.record_call(
-                model=result.get("model"),
-                provider=result.get("provider"),
+                model=event["result"].get("model"),
+                provider=event["result"].get("provider"),
                 input_tokens=usage["prompt_tokens"] if usage else None,
                 output_tokens=usage["completion_tokens"] if usage else None,
             )
-            self.publish_model(context, result.get("model"))
-            return result
-        facts.record_call(failed=True)
-        raise error_from_event(event)
+        else:
+            facts.record_call(failed=True)
+        if not success:
+            raise error_from_event(event)
+        result = event["result"]
+        self.publish_model(context, result.get("model"))
+        return result
 
 
 def _mapped_at_run_time(task: BaseOperator, map_index: int | None) -> set[str]:

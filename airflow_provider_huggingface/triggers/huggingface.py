@@ -29,6 +29,9 @@ class HuggingFaceChatTrigger(BaseTrigger):
     Events: ``{"status": "success", "result": {...}}`` with the same result the synchronous call
     returns, or ``{"status": "error", "error_class", "message", "status_code", "request_id",
     "server_message"}``; :func:`error_from_event` turns the latter back into the same exception.
+    Both carry ``"lineage"``: the figures of the calls made here (``LineageFacts.call_figures``: calls,
+    failed calls, tokens, the models and providers that answered), for the resumed task's OpenLineage
+    events; never prompt or reply text.
 
     :param hf_conn_id: the ``huggingface`` connection.
     :param model: the request's resolved model id, or None for an endpoint's own model.
@@ -121,6 +124,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
             await asyncio.to_thread(_load_modules)
         from airflow_provider_huggingface._internal.chat import ChatRequest
         from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+        from airflow_provider_huggingface.observability.lineage import LineageFacts
 
         hook = HuggingFaceHook(hf_conn_id=self.hf_conn_id)
         try:
@@ -141,6 +145,8 @@ class HuggingFaceChatTrigger(BaseTrigger):
             generation=self.generation,
             reader=self.reader,
         )
+        # The calls made here (a fallback's, a re-ask's), for the resumed task's lineage.
+        lineage = LineageFacts()
         try:
             # Without a client, achat shares the loop's client for this connection's settings: hundreds
             # of triggers then build one client (in a thread) and share its connections. httpx's line
@@ -151,14 +157,16 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 fallback_models=self.fallback_models,
                 max_calls=self.max_calls,
                 max_total_tokens=self.max_total_tokens,
+                lineage=lineage,
             )
             with quiet_http_logs():
                 result = await hook.achat(request, session=session)
         except Exception as exc:
             # achat raises mapped errors already; anything else goes through the same one mapper.
-            yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
+            mapped = hook.map_error(exc, model=self.model)
+            yield TriggerEvent({**error_event(mapped), "lineage": lineage.call_figures()})
             return
-        event = {"status": "success", "result": result}
+        event = {"status": "success", "result": result, "lineage": lineage.call_figures()}
         yield TriggerEvent(event if self.carry is None else {**event, "carry": self.carry})
 
 

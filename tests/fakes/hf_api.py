@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_REDIRECT_HOSTS",
+    "SERVED_BY_HEADER",
     "FakeHF",
     "Fault",
     "Recorded",
@@ -52,7 +53,10 @@ __all__ = [
 DEFAULT_REPLY = "Hello from the fake"
 DEFAULT_MODEL = "fake-model"
 # Hosts that huggingface_hub talks to by default: the router (inference) and the Hub (HF_ENDPOINT).
-DEFAULT_REDIRECT_HOSTS = frozenset({"router.huggingface.co", "huggingface.co"})
+ROUTER_HOST = "router.huggingface.co"
+DEFAULT_REDIRECT_HOSTS = frozenset({ROUTER_HOST, "huggingface.co"})
+# The header in which the router names the inference provider that served a call.
+SERVED_BY_HEADER = "x-inference-provider"
 
 _MODEL_PATH = re.compile(r"^/api/models/(?P<id>[^/]+(?:/[^/]+)?)(?:/revision/(?P<rev>[^/]+))?/?$")
 _AUTH_CHECK_PATH = re.compile(r"^/api/models/(?P<id>[^/]+/[^/]+)/auth-check/?$")
@@ -752,6 +756,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _start(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
         headers = {"X-Request-Id": uuid.uuid4().hex, **headers}
+        served_by = self.server.fake.served_by
+        if served_by and self._rec.is_inference and _via_router(self._rec):
+            headers[SERVED_BY_HEADER] = served_by
         for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
@@ -820,6 +827,11 @@ def _message_texts(messages: Any) -> list[str]:
         elif isinstance(content, list):
             texts.extend(part["text"] for part in content if isinstance(part, dict) and "text" in part)
     return texts
+
+
+def _via_router(rec: Recorded) -> bool:
+    """Whether a request was sent to the router (``redirect_hub_to`` keeps its ``Host`` header)."""
+    return rec.headers.get("host", "").partition(":")[0].lower() == ROUTER_HOST
 
 
 def _answer_model(body: dict[str, Any]) -> str:
@@ -920,7 +932,8 @@ class FakeHF:
     on model info), ``fault_plan``, ``model_faults`` (a fault per model a chat or embedding call names)
     and ``models``. Tool calling: ``tool_arguments_as_object`` (a call's arguments as a JSON object, as
     TGI sends them, instead of JSON text) and ``refuse_tools`` (``"llama.cpp"`` or ``"vllm"``: refuse
-    ``tools`` as that server does without tool calling switched on).
+    ``tools`` as that server does without tool calling switched on). ``served_by``: the inference
+    provider the router names in its ``x-inference-provider`` header (requests through the router only).
 
     Embedding knobs: ``embedding_dim`` (the vectors' length, default 16; a call's ``dimensions`` may ask
     for fewer), ``embedding_reply`` (a fixed JSON answer, or ``callable(body) -> answer``, e.g. a recorded
@@ -1007,6 +1020,10 @@ class FakeHF:
 
     def _clear(self) -> None:
         self.reply: Any = DEFAULT_REPLY  # str | tool-call dict | Callable[[dict], str | dict]
+        # The provider the router names in `x-inference-provider` on its inference answers; sent only
+        # on requests that came through the router (Host router.huggingface.co), as a dedicated
+        # endpoint or a local server never sends it.
+        self.served_by: str | None = None
         self.tool_arguments_as_object = False
         self.refuse_tools: tool_calls.ToolServer | None = None
         self._call_ids = tool_calls.CallIds()

@@ -31,7 +31,7 @@ from tests.fakes.embeddings import (
     feature_extraction_path,
     load_recorded,
 )
-from tests.fakes.hf_api import FakeHF, Fault, _httpx_module, redirect_hub_to
+from tests.fakes.hf_api import SERVED_BY_HEADER, FakeHF, Fault, _httpx_module, redirect_hub_to
 
 if TYPE_CHECKING:
     from huggingface_hub import ChatCompletionOutput
@@ -245,6 +245,26 @@ def test_redirect_undo_restores_previous_factory(fake_hf: FakeHF) -> None:
     assert _http._GLOBAL_CLIENT_FACTORY is not before
     undo()
     assert _http._GLOBAL_CLIENT_FACTORY is before
+
+
+def test_served_by_is_named_by_the_router_only(hub_redirect: FakeHF) -> None:
+    hub_redirect.served_by = "together"
+    seen: list[str | None] = []
+    session = get_session()
+    hooks = session.event_hooks
+    session.event_hooks = {
+        **hooks,
+        "response": [*hooks["response"], lambda r: seen.append(r.headers.get(SERVED_BY_HEADER))],
+    }
+    try:
+        InferenceClient(token="hf_x").chat_completion([{"role": "user", "content": "Hi"}], model=MISTRAL)
+        InferenceClient(base_url=hub_redirect.url, token="hf_x").chat_completion(
+            [{"role": "user", "content": "Hi"}]
+        )
+    finally:
+        session.event_hooks = hooks
+    # The router's answer names who served it; a server reached directly (an endpoint) never does.
+    assert seen[-2:] == ["together", None]
 
 
 # ------------------------------------------------------------------------------------------------ faults

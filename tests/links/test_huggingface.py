@@ -74,3 +74,23 @@ def test_a_task_run_stores_the_model_that_answered_and_its_link(dagbag, use_conn
         _xcoms(dag_run, "failing")[LINK_XCOM] == "https://huggingface.co/mistralai/Mistral-7B-Instruct-v0.3"
     )
     assert TOKEN not in repr([router, endpoint])
+
+
+def test_a_deferred_chat_stores_its_link_before_it_defers_and_after_it_resumes(
+    dagbag, use_connection, hub_redirect, capsys, caplog
+) -> None:
+    from tests.airflow_internals import task_log
+
+    model = "mistralai/Mistral-7B-Instruct-v0.3"
+    use_connection("hf_fake", password=TOKEN, extra={"default_model": model})
+    hub_redirect.reply = lambda body: '{"city": "Paris"}' if body.get("response_format") else "Paris."
+    dag_run = dagbag["hf_deferrable"].test()
+    assert str(dag_run.state) == "success"
+    for task_id in ("chat", "structured"):
+        stored = _xcoms(dag_run, task_id)
+        assert stored[HuggingFaceModelLink.key] == {"model": model, "endpoint": None}
+        assert stored[LINK_XCOM] == f"https://huggingface.co/{model}"
+    # Airflow reads every link when a task defers too: the link of the model asked for is there then.
+    log = task_log(capsys, caplog)
+    assert "Deferring chat to the triggerer" in log
+    assert "XCom not found" not in log

@@ -19,6 +19,7 @@ FORBIDDEN = ("airflow.providers.openlineage", "openlineage", "opentelemetry.sdk"
     [
         ("airflow_provider_huggingface.observability.lineage", "json"),
         ("airflow_provider_huggingface.observability.tracing", "json"),
+        ("airflow_provider_huggingface.observability.mixin", "json"),
         # The link imports airflow.sdk, as any DAG file does first; Airflow's own provider discovery
         # then reads every provider's info (the OpenLineage provider's too), which is not ours to count.
         ("airflow_provider_huggingface.links.huggingface", "airflow.sdk"),
@@ -46,3 +47,23 @@ def test_both_are_installed_here_so_the_check_means_something() -> None:
 
     assert airflow.providers.openlineage.__version__
     assert opentelemetry.sdk.trace.TracerProvider
+
+
+def test_an_operator_module_loads_the_mixin_but_not_the_lineage_module() -> None:
+    # What a DAG file pays at every parse: the lineage facts and the facet code load when a task runs.
+    code = (
+        "import json, sys, airflow.sdk\n"
+        "import airflow_provider_huggingface.operators.huggingface\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('airflow_provider_huggingface'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    assert "airflow_provider_huggingface.observability.mixin" in loaded
+    lazy = {
+        "airflow_provider_huggingface.observability.lineage",
+        "airflow_provider_huggingface.observability.tracing",
+        "airflow_provider_huggingface._internal.observed",
+    }
+    assert not lazy & set(loaded)

@@ -8,8 +8,6 @@ pays for it. The probe operator (``probe.py``) records what the provider's opera
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 
 from airflow_provider_huggingface.observability.lineage import FACET_SCHEMA_URL, SOURCE_URL, hash_templates
 from tests.observability.dags.hf_lineage import SYSTEM, USER
-from tests.observability.lineage_run import DAGS
+from tests.observability.lineage_run import DAGS, run_in_subprocess
 from tests.processes import clean_environ
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +25,6 @@ NAMESPACE = "hf-lineage-tests"
 CANARY_TOKEN = "hf_canarytokenforlineage0001"
 CANARY_TEXT = "CANARY-PROMPT-TEXT"
 ROWS = [f"{CANARY_TEXT} row {i} with some words" for i in range(3)]
-RUN_TIMEOUT = 300
 
 
 def _env(home: Path, events: Path) -> dict[str, str]:
@@ -76,17 +73,19 @@ def _env(home: Path, events: Path) -> dict[str, str]:
 class Events:
     """The events of one run, by job name and event type."""
 
-    def __init__(self, path: Path, files: dict[str, Path]) -> None:
+    def __init__(self, path: Path, files: dict[str, Path], dag_id: str = "hf_lineage") -> None:
         self.raw = path.read_text()
         self.all = [json.loads(line) for line in self.raw.splitlines() if line.strip()]
         self.files = files
+        self.dag_id = dag_id
+
+    def every(self, task_id: str, event_type: str) -> list[dict[str, Any]]:
+        """The task's events of this type, in the order they were sent."""
+        job = f"{self.dag_id}.{task_id}"
+        return [e for e in self.all if e["job"]["name"] == job and e["eventType"] == event_type]
 
     def of(self, task_id: str, event_type: str) -> dict[str, Any]:
-        matches = [
-            e
-            for e in self.all
-            if e["job"]["name"] == f"hf_lineage.{task_id}" and e["eventType"] == event_type
-        ]
+        matches = self.every(task_id, event_type)
         assert len(matches) == 1, (
             task_id,
             event_type,
@@ -95,7 +94,8 @@ class Events:
         return matches[0]
 
     def raw_of(self, task_id: str) -> str:
-        return "\n".join(json.dumps(e) for e in self.all if e["job"]["name"] == f"hf_lineage.{task_id}")
+        job = f"{self.dag_id}.{task_id}"
+        return "\n".join(json.dumps(e) for e in self.all if e["job"]["name"] == job)
 
 
 @pytest.fixture(scope="module")
@@ -105,23 +105,11 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> Events:
     source, replies = data / "rows.jsonl", data / "replies.jsonl"
     source.write_text("".join(json.dumps({"text": row}) + "\n" for row in ROWS))
     events_file = home / "events.jsonl"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.observability.lineage_run",
-            json.dumps({"input": str(source), "output": f"file://{replies}"}),
-        ],
-        env=_env(home, events_file),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
+    summary, output = run_in_subprocess(
+        {"input": str(source), "output": f"file://{replies}"}, _env(home, events_file)
     )
-    output = "\n".join((run.stdout + run.stderr).splitlines()[-80:])
-    assert run.returncode == 0, output
-    assert '"state": "failed"' in run.stdout, output  # the failing task fails the run, nothing else does
+    # The failing task fails the run, nothing else does.
+    assert summary["tasks"] == {"batch": "success", "endpoint": "success", "failing": "failed"}, output
     assert events_file.exists(), f"no OpenLineage events were written:\n{output}"
     assert replies.read_text().count("reply to") == len(ROWS)
     return Events(events_file, {"input": source, "output": replies})

@@ -1,7 +1,7 @@
 """Spans of model calls, exported by OpenTelemetry's SDK into memory.
 
-``otel`` installs an SDK tracer provider with an in-memory exporter as OpenTelemetry's global one, as
-Airflow's ``[traces] otel_on`` does in its processes, and puts the previous one back afterwards.
+``otel`` (``conftest.py``) installs an SDK tracer provider with an in-memory exporter as OpenTelemetry's
+global one, as Airflow's ``[traces] otel_on`` does in its processes, and puts the previous one back.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from packaging.version import Version
 
@@ -27,41 +25,13 @@ from airflow_provider_huggingface.observability.tracing import (
     tracing_enabled,
 )
 from tests.airflow_internals import AIRFLOW
+from tests.observability.otel import call_spans, global_tracer_provider
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
 CANARY = "CANARY-PROMPT-TEXT in an error message"
-
-
-@contextlib.contextmanager
-def global_tracer_provider(provider: Any) -> Iterator[None]:
-    """Make ``provider`` OpenTelemetry's global one for a while (the API lets it be set only once);
-    None leaves it unset, for the API to set on first use."""
-    saved, saved_done = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done
-    trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = None, False
-    if provider is not None:
-        trace.set_tracer_provider(provider)
-    try:
-        yield
-    finally:
-        trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE._done = saved, saved_done
-
-
-@pytest.fixture
-def otel() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with global_tracer_provider(provider):
-        yield exporter
-
-
-def _call_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    return [s for s in exporter.get_finished_spans() if s.instrumentation_scope.name == tracing.TRACER_NAME]
 
 
 def test_off_without_a_configured_provider() -> None:
@@ -87,7 +57,7 @@ def test_one_client_span_per_call_with_the_genai_attributes(otel: InMemorySpanEx
                 output_tokens=5,
                 finish_reasons=["stop"],
             )
-    spans = _call_spans(otel)
+    spans = call_spans(otel)
     assert len(spans) == 2
     span = spans[0]
     assert span.name == f"chat {MODEL}"
@@ -112,7 +82,7 @@ def test_embeddings_span_and_a_provider_named_by_the_router(otel: InMemorySpanEx
         "embeddings", model="BAAI/bge-small-en-v1.5", provider=genai_provider_name(requested="auto")
     ) as call:
         call.record(provider="hf-inference", input_tokens=4)
-    (span,) = _call_spans(otel)
+    (span,) = call_spans(otel)
     assert span.name == "embeddings BAAI/bge-small-en-v1.5"
     assert span.attributes["gen_ai.operation.name"] == "embeddings"
     assert span.attributes["gen_ai.provider.name"] == "hf-inference"
@@ -122,7 +92,7 @@ def test_embeddings_span_and_a_provider_named_by_the_router(otel: InMemorySpanEx
 def test_a_failed_call_is_marked_by_its_error_type_alone(otel: InMemorySpanExporter) -> None:
     with pytest.raises(ModelNotFoundError), model_call_span("chat", model=MODEL):
         raise ModelNotFoundError(CANARY)
-    (span,) = _call_spans(otel)
+    (span,) = call_spans(otel)
     assert span.attributes["error.type"] == "airflow_provider_huggingface.exceptions.ModelNotFoundError"
     assert span.status.status_code == StatusCode.ERROR
     assert span.status.description == "airflow_provider_huggingface.exceptions.ModelNotFoundError"
@@ -133,7 +103,7 @@ def test_a_failed_call_is_marked_by_its_error_type_alone(otel: InMemorySpanExpor
 def test_an_error_recorded_without_an_exception(otel: InMemorySpanExporter) -> None:
     with model_call_span("chat", model=MODEL) as call:
         call.record(error_type="TimeoutError")
-    (span,) = _call_spans(otel)
+    (span,) = call_spans(otel)
     assert (span.attributes["error.type"], span.status.status_code) == ("TimeoutError", StatusCode.ERROR)
 
 
@@ -144,7 +114,7 @@ def test_call_spans_are_children_of_the_current_span(otel: InMemorySpanExporter)
         with model_call_span("chat", model=MODEL):
             inner = trace.get_current_span()  # the call's span is current while the call runs
         assert trace.get_current_span() is task_span
-    (span,) = _call_spans(otel)
+    (span,) = call_spans(otel)
     assert span.parent is not None
     assert span.parent.span_id == task_span.get_span_context().span_id
     assert inner.get_span_context().span_id == span.context.span_id
@@ -163,7 +133,7 @@ def test_async_calls_each_get_their_span_under_the_task_span(otel: InMemorySpanE
 
     with tracer.start_as_current_span("worker.batch") as task_span:
         asyncio.run(batch())
-    spans = _call_spans(otel)
+    spans = call_spans(otel)
     assert sorted(s.attributes["gen_ai.usage.input_tokens"] for s in spans) == [0, 1, 2, 3, 4]
     assert {s.parent.span_id for s in spans} == {task_span.get_span_context().span_id}
 
@@ -177,7 +147,7 @@ def test_budget_one_span_per_call_then_one_per_window(otel: InMemorySpanExporter
         for i in range(12):  # 3 own spans, then windows of 4, 4 and a last one of 1
             with budget.call() as call:
                 call.record(response_model=MODEL, input_tokens=1, output_tokens=i)
-    spans = _call_spans(otel)
+    spans = call_spans(otel)
     assert budget.spans == len(spans) == 6 == 3 + -(-(12 - 3) // 4)
     assert {s.parent.span_id for s in spans} == {task_span.get_span_context().span_id}
     windows = [s for s in spans if "huggingface.calls" in s.attributes]
@@ -198,7 +168,7 @@ def test_budget_window_marks_its_errors_and_counts_them(otel: InMemorySpanExport
             if i == 1:
                 raise ModelNotFoundError(CANARY)
     budget.close()
-    (window,) = _call_spans(otel)
+    (window,) = call_spans(otel)
     assert window.attributes["huggingface.failed_calls"] == 1
     assert window.attributes["error.type"] == "airflow_provider_huggingface.exceptions.ModelNotFoundError"
     assert window.status.status_code == StatusCode.ERROR
@@ -217,7 +187,7 @@ def test_budget_threads_share_the_bound(otel: InMemorySpanExporter) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(200)))
     budget.close()
-    spans = _call_spans(otel)
+    spans = call_spans(otel)
     assert len(spans) == 10 + 190 // 25 + 1
     assert sum(s.attributes.get("huggingface.calls", 1) for s in spans) == 200
     assert sum(s.attributes["gen_ai.usage.input_tokens"] for s in spans) == 200
@@ -248,7 +218,7 @@ def test_inside_airflows_own_task_span(otel: InMemorySpanExporter) -> None:
     if Version("3.2") > AIRFLOW:
         assert not hasattr(task_runner, "_make_task_span")
         assert contextvars.copy_context().run(execute, context={}) == "done"
-        (call_span,) = _call_spans(otel)
+        (call_span,) = call_spans(otel)
         assert call_span.parent is None
         return
     ti = SimpleNamespace(
@@ -276,3 +246,23 @@ def test_a_provider_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyP
             assert isinstance(trace.get_tracer_provider(), TracerProvider)
     finally:
         tracing._provider_from_environment.cache_clear()
+
+
+def test_an_error_named_by_the_caller_outlasts_the_exception(otel: InMemorySpanExporter) -> None:
+    # The hook names the error the task meets (its mapped class), then lets the client's one go on.
+    budget = SpanBudget(model=MODEL, per_call=1, window=1)
+
+    def fail(call: Any) -> None:
+        with call:
+            call.record(error_type="mapped.ModelNotFoundError")
+            raise KeyError(CANARY)
+
+    for call in (model_call_span("chat", model=MODEL), budget.call(), budget.call()):
+        assert call.recording
+        with pytest.raises(KeyError):
+            fail(call)
+    budget.close()
+    spans = call_spans(otel)
+    assert len(spans) == 3
+    assert {s.attributes["error.type"] for s in spans} == {"mapped.ModelNotFoundError"}
+    assert not tracing._NOOP.recording  # tracing off: the hook maps no error for a span

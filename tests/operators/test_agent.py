@@ -270,3 +270,48 @@ def test_a_review_says_what_it_is_about_in_the_log_without_the_token(fake_conn, 
     assert asked[0].call is call
     assert TOKEN not in asked[1].text  # what the XCom pending_review shows
     assert asked[1].text.startswith("Done; the token is ")
+
+
+def test_a_deferred_agent_carries_its_calls_to_the_task_that_resumes(fake_conn):
+    """As a triggerer resumes a task: the event added to the deferral's ``next_kwargs``, each time on a
+    fresh operator. ``dag.test()`` keeps only the event, so this is driven by hand. The lineage of the
+    task that finishes counts every turn of the try, each sent once in a triggerer."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow_provider_huggingface._internal.airflow_compat import TaskDeferred
+    from airflow_provider_huggingface.operators.agent import HuggingFaceAgentOperator
+
+    fake_conn.reply = turns({"tool_calls": [lookup(7)]}, {"tool_calls": [lookup(8)]}, "Two orders.")
+
+    def fresh() -> HuggingFaceAgentOperator:
+        return HuggingFaceAgentOperator(
+            task_id="agent", hf_conn_id="hf_fake", user_prompt="Ticket", tools=TOOLS, deferrable=True
+        )
+
+    async def event_of(trigger):
+        async for event in trigger.run():
+            return event.payload
+
+    ti = SimpleNamespace(dag_id="d", task_id="agent", map_index=-1, xcom_push=lambda **_: None)
+    context = {"ti": ti, "dag": SimpleNamespace(task_ids=["agent"]), "run_id": "manual__1"}
+    with pytest.raises(TaskDeferred) as deferred:
+        fresh().execute(context)
+    for _turn in range(3):
+        task, pending = fresh(), deferred.value
+        try:
+            result = task.execute_complete(
+                context, event=asyncio.run(event_of(pending.trigger)), **(pending.kwargs or {})
+            )
+            break
+        except TaskDeferred as again:
+            deferred = pytest.ExceptionInfo.from_exception(again)
+    assert result["text"] == "Two orders."
+    facts = task.lineage_facts
+    bodies = agent_bodies(fake_conn)
+    assert len(bodies) == 3
+    assert (facts.calls, facts.failed_calls) == (3, 0)
+    assert facts.input_tokens == sum(
+        len(" ".join(str(m.get("content") or "") for m in b["messages"]).split()) for b in bodies
+    )
+    assert facts.models_used == ["fake-model"]  # the endpoint's own model answered

@@ -80,8 +80,19 @@ def test_success_yields_the_result_of_the_sync_path(fake_hf, hook):
             "finish_reason": "stop",
             "usage": payload["result"]["usage"],
         },
+        "lineage": payload["lineage"],
     }
-    assert set(payload["result"]["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    usage = payload["result"]["usage"]
+    assert set(usage) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    # What the resumed task's lineage adds: the calls made here, no text.
+    assert payload["lineage"] == {
+        "calls": 1,
+        "failed_calls": 0,
+        "input_tokens": usage["prompt_tokens"],
+        "output_tokens": usage["completion_tokens"],
+        "models_used": ["org/model"],
+        "providers_used": [],
+    }
     (sent,) = fake_hf.chat_requests
     assert sent.token == TOKEN  # read from the connection by the trigger itself
     assert sent.body["messages"] == [
@@ -147,6 +158,8 @@ def test_retries_exhausted_give_the_transient_error(fake_hf, hook):
     assert payload["error_class"] == "ServiceUnavailableError"
     assert payload["status_code"] == 503
     assert len(fake_hf.chat_requests) == 3  # 1 + max_retries
+    # One call, failed for good after its retries: the resumed task's lineage counts it.
+    assert (payload["lineage"]["calls"], payload["lineage"]["failed_calls"]) == (0, 1)
     error = error_from_event(payload)
     assert type(error) is ServiceUnavailableError
     assert not isinstance(error, AirflowFailException)
