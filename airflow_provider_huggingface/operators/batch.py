@@ -16,7 +16,7 @@ from airflow_provider_huggingface.operators.base import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
     from airflow_provider_huggingface._internal.chat import ChatRequest, TokenUsage
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
@@ -156,19 +156,11 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
 
     @property
     def settings(self) -> BatchSettings:
-        from airflow_provider_huggingface._internal.validation import POSITIVE, from_template
         from airflow_provider_huggingface.batch.engine import BatchSettings
 
-        rate = from_template(self.max_calls_per_second, POSITIVE)
-        hint = (
-            " Give the account's rate limit divided by the batches that run at once, such as 2.5, "
-            "or None for no pacing."
-        )
-        return BatchSettings(
+        return BatchSettings.checked(
             max_concurrency=self.max_concurrency,
-            max_calls_per_second=check_number(
-                "max_calls_per_second", rate, POSITIVE, hint=hint, written=self.max_calls_per_second
-            ),
+            max_calls_per_second=self.max_calls_per_second,
             max_failed_fraction=self.max_failed_fraction,
             progress_interval=self.progress_interval,
         )
@@ -177,18 +169,9 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         """Where this task instance's replies are kept for its next try: a file under ``output_path``,
         else under the XCom object storage folder, else the task state store (Airflow 3.3+)."""
         from airflow_provider_huggingface.batch.state import StateStoreReplies
-        from airflow_provider_huggingface.batch.store import (
-            ReplyFile,
-            as_storage_path,
-            default_folder,
-            task_instance_file,
-        )
+        from airflow_provider_huggingface.batch.store import ReplyFile, output_folder, task_instance_file
 
-        folder: ObjectStoragePath | None
-        if self.output_path not in (None, ""):
-            folder = as_storage_path(self.output_path, field="output_path")
-        else:
-            folder = default_folder()
+        folder = output_folder(self.output_path)
         if folder is not None:
             return ReplyFile(task_instance_file(folder, context["ti"]))
         store = context.get("task_state_store")
