@@ -25,7 +25,8 @@ def items(dag_run=None) -> list:
 def embed_task(**kwargs) -> HuggingFaceEmbeddingOperator:
     """The embedding task of a DAG below: on the fake's connection, over ``items()`` unless told otherwise."""
     kwargs.setdefault("inputs", items())
-    task = HuggingFaceEmbeddingOperator(task_id="embed", hf_conn_id="hf_fake", **kwargs)
+    kwargs.setdefault("hf_conn_id", "hf_fake")
+    task = HuggingFaceEmbeddingOperator(task_id="embed", **kwargs)
     task.progress_interval = 0.05  # a progress line even in a short test run
     return task
 
@@ -78,3 +79,17 @@ with DAG(dag_id="hf_embed_chunks", schedule=None):
         chunk_overlap=10,
         batch_size=4,
     )
+
+
+with DAG(dag_id="hf_embed_llama", schedule=None):
+    # Documents of a JSON Lines file, cut into chunks, embedded by a llama.cpp server.
+    llama = embed_task(
+        hf_conn_id="hf_llama_embed",
+        inputs="{{ dag_run.conf['inputs'] }}",
+        text_template="{{item.text}}",
+        output_path="{{ dag_run.conf['out'] }}",
+        chunk_size=120,
+        chunk_overlap=20,
+        max_concurrency=4,
+    )
+    llama.progress_interval = 5.0  # a run of seconds: the usual lines

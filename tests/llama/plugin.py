@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import gguf
 import pytest
 
-from dev.llama_server import LlamaServerError, start_llama_server
+from dev.llama_server import N_CTX, LlamaServerError, start_llama_server
 from dev.tiny_gguf import write_tiny_gguf
 
 if TYPE_CHECKING:
@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     from dev.llama_server import LlamaServer
 
 
+# The retrieval example's answer holds four chunks of about 500 characters: more than 512 tokens.
+CHAT_CONTEXT = 2048
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     model = write_tiny_gguf(tmp_path_factory.mktemp("llama") / "tiny.gguf")
-    with _started(model) as server:
+    with _started(model, n_ctx=CHAT_CONTEXT) as server:
         yield server
 
 
@@ -42,9 +46,9 @@ def llama_embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @contextlib.contextmanager
-def _started(model: Path, *, embedding: bool = False) -> Iterator[LlamaServer]:
+def _started(model: Path, *, embedding: bool = False, n_ctx: int = N_CTX) -> Iterator[LlamaServer]:
     try:
-        server = start_llama_server(model, embedding=embedding)
+        server = start_llama_server(model, embedding=embedding, n_ctx=n_ctx)
     except LlamaServerError as exc:
         problem = str(exc)
     else:
