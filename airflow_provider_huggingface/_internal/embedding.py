@@ -10,6 +10,7 @@ vector per text, in order, all of one length), and the two ways it is sent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -62,12 +63,22 @@ class EmbedRequest:
     @property
     def digest(self) -> str:
         """A fingerprint of what is asked: a stored vector is reused only for the same request."""
+        return self.digest_of(self.texts)
+
+    def digest_of(self, texts: tuple[str, ...]) -> str:
+        """The digest of this request with ``texts`` instead (a batch's file has one per text)."""
         import hashlib
         import json
 
-        sent = [self.where, self.model, self.texts, self.normalize, self.truncate]
-        text = json.dumps(sent)  # ASCII: any lone surrogate escaped
-        return hashlib.blake2b(text.encode("ascii"), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(
+            _settings(self.where, self.model, self.normalize, self.truncate), digest_size=16
+        )
+        digest.update(json.dumps(texts).encode("ascii"))  # ASCII: any lone surrogate escaped
+        return digest.hexdigest()
+
+    def with_text(self, text: str) -> EmbedRequest:
+        """This request for ``text`` alone (quicker than ``dataclasses.replace``, once per input)."""
+        return EmbedRequest(self.where, self.model, (text,), self.normalize, self.truncate, self.endpoint)
 
     def __str__(self) -> str:
         model = self.model or "(the endpoint's own)"
@@ -79,6 +90,14 @@ class EmbedRequest:
         from dataclasses import replace
 
         return [replace(self, texts=self.texts[i : i + size]) for i in range(0, len(self.texts), size)]
+
+
+@functools.lru_cache(maxsize=64)
+def _settings(where: str, model: str | None, normalize: bool, truncate: bool) -> bytes:
+    """What a digest covers besides the texts, as bytes: the same for every text of a batch."""
+    import json
+
+    return json.dumps([where, model, normalize, truncate]).encode("ascii")
 
 
 def build_embed_request(
@@ -241,6 +260,12 @@ def _result(
             f"got {len(vectors[odd])} and text 0 got {len(vectors[0])}), so they are not points of one "
             "space: a server or proxy fault. Try again later, or another server.",
             reply=f"vectors of {sorted(lengths)} values",
+        )
+    if not all(all(map(math.isfinite, vector)) for vector in vectors):
+        raise UnreadableReply(
+            "The server answered a vector holding NaN or infinity: no distance can be measured to it. "
+            "A server fault (an overflow in half precision?): try again, or another server.",
+            reply="a vector holding NaN or infinity",
         )
     if request.normalize:
         vectors = [_unit(vector) for vector in vectors]

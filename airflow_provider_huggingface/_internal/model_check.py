@@ -61,7 +61,9 @@ def check_model(
         if info.gated:
             api.auth_check(model)
     except (GatedRepoError, RepositoryNotFoundError) as exc:
-        raise map_error(exc, model=model, where="Hugging Face Hub", secrets=(settings.token,)) from None
+        raise map_error(
+            exc, model=model, where="Hugging Face Hub", secrets=(settings.token,), task=task
+        ) from None
     except Exception as exc:
         log.warning(
             "Could not ask the Hub about model %s (%s); going on without the check.",

@@ -95,14 +95,19 @@ def task_instance_file(folder: ObjectStoragePath, ti: Any) -> ObjectStoragePath:
     return run / _part(ti.task_id) / f"{map_index}.jsonl"
 
 
-def _line(entry: dict[str, Any]) -> str:
-    line = json.dumps(entry, ensure_ascii=False, default=str)
+def json_text(entry: dict[str, Any]) -> str:
+    """``entry`` as JSON that can be written as UTF-8."""
+    text = json.dumps(entry, ensure_ascii=False, default=str)
     try:
-        line.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (a reply may hold one, escaped in its JSON): \u escapes keep it, and the line.
-        line = json.dumps(entry, default=str)
-    return line + "\n"
+        text = json.dumps(entry, default=str)
+    return text
+
+
+def _line(entry: dict[str, Any]) -> str:
+    return json_text(entry) + "\n"
 
 
 def _part(name: str) -> str:
@@ -182,7 +187,10 @@ class TaskFile:
 
     def _write(self, *entries: dict[str, Any]) -> None:
         """Append the entries' lines, then flush them to the OS at once: a killed process loses none."""
-        self._out.write("".join(map(_line, entries)))
+        self._write_lines("".join(map(_line, entries)))
+
+    def _write_lines(self, text: str) -> None:
+        self._out.write(text)
         self._out.flush()
 
     def close(self) -> None:

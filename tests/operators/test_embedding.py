@@ -27,8 +27,8 @@ def sent(fake) -> list[list[str]]:
     return [r.body["input"] for r in fake.embedding_requests]
 
 
-def lines(folder, dag_id: str, run_id: str) -> list[dict]:
-    with (folder / dag_id / run_id / "embed.jsonl").open(encoding="utf-8") as file:
+def lines(folder, dag_id: str, run_id: str, task_id: str = "embed") -> list[dict]:
+    with (folder / dag_id / run_id / f"{task_id}.jsonl").open(encoding="utf-8") as file:
         return [json.loads(line) for line in file]
 
 
@@ -226,3 +226,55 @@ def test_the_token_is_in_no_log_xcom_or_file(fake_conn, run_dag, tmp_path, capsy
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs, words):
     with pytest.raises(ConfigurationError, match=words):
         HuggingFaceEmbeddingOperator(task_id="embed", inputs=["a"], **kwargs)
+
+
+def embedder(**kwargs) -> HuggingFaceEmbeddingOperator:
+    kwargs.setdefault("hf_conn_id", "hf_fake")
+    return HuggingFaceEmbeddingOperator(task_id="embed", **kwargs)
+
+
+def test_a_server_that_takes_fewer_texts_gets_requests_of_its_size(fake_conn, tmp_path, capsys):
+    from tests.batch.stubs import stub_context
+
+    fake_conn.embedding_max_batch = 3
+    texts = [f"text {i}" for i in range(20)]
+    result = embedder(inputs=texts, batch_size=8, max_concurrency=2, output_path=tmp_path.as_uri()).execute(
+        stub_context()
+    )
+
+    assert result["count"] == 20
+    sizes = [len(batch) for batch in sent(fake_conn)]
+    assert sizes.count(8) <= 2  # the requests in flight when the first 413 came; none after
+    assert sum(size for size in sizes if size <= 3) == 20
+    said = [line for line in capsys.readouterr().out.splitlines() if "fewer texts a request" in line]
+    assert len(said) == 1
+    assert "batch size 8 > maximum allowed batch size 3): 3 texts a request from now on" in said[0]
+    written = lines(tmp_path, "d", "r", "batch")
+    assert sorted(line["index"] for line in written) == list(range(20))
+    assert all(line["embedding"] == embedding_vector(texts[line["index"]]) for line in written)
+
+
+def test_vectors_all_come_from_the_first_model_that_answers(hub_redirect, use_connection, tmp_path):
+    from tests.batch.stubs import stub_context
+
+    use_connection("hf_router", password=TOKEN, extra={"max_retries": 0})
+    hub_redirect.model_faults = {"sentence-transformers/all-MiniLM-L6-v2": Fault.status(410)}
+    task = embedder(
+        hf_conn_id="hf_router",
+        inputs=[f"t{i}" for i in range(6)],
+        batch_size=2,
+        max_concurrency=1,
+        fallback_models=["BAAI/bge-small-en-v1.5"],
+        output_path=tmp_path.as_uri(),
+    )
+    assert task.execute(stub_context())["model"] == "BAAI/bge-small-en-v1.5"
+    assert {line["model"] for line in lines(tmp_path, "d", "r", "batch")} == {"BAAI/bge-small-en-v1.5"}
+    asked = [r.path.split("/models/")[1].split("/pipeline")[0] for r in hub_redirect.embedding_requests]
+    assert asked == ["sentence-transformers/all-MiniLM-L6-v2", *["BAAI/bge-small-en-v1.5"] * 3]
+
+    # A retry after the first model is back: the earlier vectors' model makes the rest too.
+    hub_redirect.model_faults = {}
+    task.inputs = [f"t{i}" for i in range(8)]
+    assert task.execute(stub_context())["model"] == "BAAI/bge-small-en-v1.5"
+    assert len(hub_redirect.embedding_requests) == 5  # t6 and t7 alone, from the same model
+    assert {line["model"] for line in lines(tmp_path, "d", "r", "batch")} == {"BAAI/bge-small-en-v1.5"}
