@@ -10,6 +10,7 @@ the log says so once (see :class:`TextsPerRequest`).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -73,10 +74,7 @@ def embed_steps(
 ) -> Generator[Any, Any, tuple[EmbedRequest, EmbeddingResult]]:
     """Steps whose value is ``(the request as answered, its result)``; the model that answered is the
     first of the request's model and its fallbacks that could."""
-
-    def vectors(attempt: EmbedRequest) -> Generator[Any, Any, EmbeddingResult]:
-        return _vectors(attempt, session, backend, per_request)
-
+    vectors = functools.partial(_vectors, session=session, backend=backend, per_request=per_request)
     return (yield from models_in_turn(request, session, backend, vectors))
 
 

@@ -478,10 +478,7 @@ class HuggingFaceHook(BaseHook):
         truncate: bool = True,
         batch_size: int | None = None,
         session: ChatSession | None = None,
-        validate_model: bool = False,
-        fallback_models: Sequence[str] | None = None,
-        max_calls: int | None = None,
-        max_total_tokens: int | None = None,
+        **session_settings: Any,
     ) -> EmbeddingResult:
         """Embed ``texts``; return ``{"embeddings", "dimensions", "model", "usage"}``: one vector per
         text, in order, all of ``dimensions`` values.
@@ -503,22 +500,14 @@ class HuggingFaceHook(BaseHook):
             order. Default: all in one, cut to the size the server names if it answers 413 (TEI's
             ``--max-client-batch-size``).
         :param session: what this call shares with the task's other calls, from :meth:`chat_session`.
+        :param session_settings: without ``session``, what :meth:`chat_session` takes for this call:
+            ``validate_model``, ``fallback_models``, ``max_calls``, ``max_total_tokens``.
         """
         from airflow_provider_huggingface._internal.embed_flow import embed_steps
         from airflow_provider_huggingface._internal.steps import drive
 
-        request, session, per_request = self._embed_call(
-            texts,
-            model,
-            normalize,
-            truncate,
-            batch_size,
-            session,
-            validate_model=validate_model,
-            fallback_models=fallback_models,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
-        )
+        asked = self._embed_call(texts, model, normalize, truncate, batch_size, session, session_settings)
+        request, session, per_request = asked
         started = time.monotonic()
         answered, result = drive(embed_steps(request, session, self, per_request), self.send_request)
         if session.report:
@@ -535,10 +524,7 @@ class HuggingFaceHook(BaseHook):
         batch_size: int | TextsPerRequest | None = None,
         client: Any = None,
         session: ChatSession | None = None,
-        validate_model: bool = False,
-        fallback_models: Sequence[str] | None = None,
-        max_calls: int | None = None,
-        max_total_tokens: int | None = None,
+        **session_settings: Any,
     ) -> EmbeddingResult:
         """:meth:`embed` in an event loop: the same steps, the same result and errors.
 
@@ -553,18 +539,8 @@ class HuggingFaceHook(BaseHook):
         from airflow_provider_huggingface._internal.steps import adrive
 
         settings = await self.aget_settings()
-        request, session, per_request = self._embed_call(
-            texts,
-            model,
-            normalize,
-            truncate,
-            batch_size,
-            session,
-            validate_model=validate_model,
-            fallback_models=fallback_models,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
-        )
+        asked = self._embed_call(texts, model, normalize, truncate, batch_size, session, session_settings)
+        request, session, per_request = asked
         if client is None:
             async with current_pool().lease(settings.conn_id, self._client_kwargs()) as shared:
                 return await self.aembed(request, batch_size=per_request, client=shared, session=session)
@@ -592,7 +568,7 @@ class HuggingFaceHook(BaseHook):
         truncate: bool,
         batch_size: int | TextsPerRequest | None,
         session: ChatSession | None,
-        **session_settings: Any,
+        session_settings: dict[str, Any],
     ) -> tuple[EmbedRequest, ChatSession, TextsPerRequest]:
         """What an embedding call sends and shares, checked: its request, session and request size."""
         from airflow_provider_huggingface._internal.embed_flow import TextsPerRequest

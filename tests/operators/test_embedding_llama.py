@@ -11,32 +11,12 @@ import pytest
 
 from airflow_provider_huggingface.embeddings import chunk_documents
 from dev.tiny_gguf import N_EMBD
+from tests.embeddings.test_chunking import WORDS
 from tests.llama.test_llama_embeddings import embed, vectors
 
 pytestmark = pytest.mark.llama
 
 CHUNKS = 1000
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "mat",
-    "dog",
-    "ran",
-    "home",
-    "river",
-    "boats",
-    "drift",
-    "past",
-    "old",
-    "stone",
-    "bridges",
-    "bread",
-    "needs",
-    "flour",
-]
 
 
 def documents(count: int) -> list[dict]:
