@@ -42,10 +42,16 @@ NEEDLE = CANARY.removeprefix("hf_")
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 EXAMPLES = ("example_huggingface_chat", "example_huggingface_mapped")
 # Runs that would do nothing, or fail at once, with their DAG's default params.
+# Files of vectors go under AIRFLOW_HOME, where every file is searched.
+_VECTORS = (Path(os.environ["AIRFLOW_HOME"]) / "vectors").as_uri()
 RUN_CONF = {
     "hf_soak": {"calls": [{"user_prompt": "Hi"}, {"user_prompt": "Hi", "stream": True}]},
     "hf_bad_inputs": {"case": "template_like_xcom"},
     "hf_templates": {"who": "Ada", "flag": True},
+    "hf_embed_dicts": {"items": [{"id": "a", "title": "T", "body": "B"}], "out": _VECTORS},
+    "hf_embed_chunks": {"items": [{"id": "a", "body": "One two three. " * 9}], "out": _VECTORS},
+    "hf_embed_durable": {"out": _VECTORS},
+    "example_huggingface_retrieval": {"vectors": _VECTORS},
 }
 
 

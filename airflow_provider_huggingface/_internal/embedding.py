@@ -68,12 +68,14 @@ class EmbedRequest:
     def digest_of(self, texts: tuple[str, ...]) -> str:
         """The digest of this request with ``texts`` instead (a batch's file has one per text)."""
         import hashlib
-        import json
 
         digest = hashlib.blake2b(
             _settings(self.where, self.model, self.normalize, self.truncate), digest_size=16
         )
-        digest.update(json.dumps(texts).encode("ascii"))  # ASCII: any lone surrogate escaped
+        for text in texts:  # each text's length, then the text: texts are delimited, not joined
+            data = text.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
         return digest.hexdigest()
 
     def with_text(self, text: str) -> EmbedRequest:
