@@ -52,6 +52,10 @@ def texts(n: int) -> list[str]:
     return [f"Short text number {i} about rivers, boats and old stone bridges." for i in range(n)]
 
 
+def ratio(seconds: float, ideal: float) -> str:
+    return f"{seconds / ideal:.2f}x" if ideal else "n/a"
+
+
 def ideal_seconds(n: int, batch: int, concurrency: int, latency: float) -> float:
     return n / batch / concurrency * latency
 
@@ -205,7 +209,7 @@ def main() -> None:
                 rows.append(
                     (
                         f"  {kind}",
-                        f"{result['seconds']:.2f} s = {result['seconds'] / ideal:.2f}x ideal, "
+                        f"{result['seconds']:.2f} s = {ratio(result['seconds'], ideal)} ideal, "
                         f"{result['cpu']:.1f} s of CPU; peak RSS +{growth:.1f} MB during the run "
                         f"({result['peak_mb']:.0f} MB)",
                     )

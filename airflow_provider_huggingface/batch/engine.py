@@ -160,7 +160,7 @@ class BatchRun:
         self.failed_items = 0
         self.failures: list[Any] = []  # unit keys, in the order they failed
         self.failure_classes: set[str] = set()
-        self.errors: dict[int, HuggingFaceError] = {}  # the first few, for the task's error message
+        self.errors: dict[Any, HuggingFaceError] = {}  # the first few, for the task's error message
         self.all_permanent = True
         self.retries = 0
         self.stop_reason: str | None = None
