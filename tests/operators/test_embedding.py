@@ -95,7 +95,7 @@ def test_a_jsonl_file_of_inputs_to_a_file_of_vectors(fake_conn, run_dag, tmp_pat
     written = lines(out, "hf_embed_file", run.run_id)
     assert sorted(line["index"] for line in written) == list(range(10))
     assert all(line["embedding"] == embedding_vector(questions[line["index"]]) for line in written)
-    assert [len(batch) for batch in sent(fake_conn)] == [3, 3, 3, 1]
+    assert sorted(len(batch) for batch in sent(fake_conn)) == [1, 3, 3, 3]  # two at once: any order
     assert run.xcom["embed"]["count"] == 10
 
 
