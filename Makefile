@@ -2,10 +2,11 @@
 #   make demo   runs the seed's example DAG end to end and prints each task's XCom
 #               (make demo-retrieval: the retrieval example, with PostgreSQL and pgvector)
 #   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
-#               the quick tiers again on huggingface_hub 1.x (make test-hub1), then builds the package
+#               the hub-facing tests again on huggingface_hub 1.x (make test-hub1), then builds the package
 #               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
 #               common-ai provider (make test-coexist), then the quick tiers on every other Airflow 3
-#               line (make test-matrix), ending with one result line per Airflow line.
+#               line and on Python 3.12 and 3.13 (make test-matrix), ending with one result line per
+#               (Python, Airflow) line.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,25 +18,30 @@ PIP_MIN := pip>=25.1
 # (about 4 min on 2 cores, then pip's wheel cache makes a reinstall take seconds).
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
 # Airflow's common-ai provider reaches Hugging Face through pydantic-ai-slim[huggingface], which caps
-# hf-xet<1.5.0, and so huggingface_hub at 1.18.0: our floor. A second venv runs the quick tiers at that
-# floor, then the hub-facing tests again on the newest 1.x (the rest of the suite meets
-# huggingface_hub only through the hook, which those tests cover). Measured in a clean clone on 2
-# cores (load about 3): the floor's 1,749 quick tests 2.1 min; the newest 1.x's 348 hub-facing tests 25 s.
+# hf-xet<1.5.0, and so huggingface_hub at 1.18.0: our floor. A second venv runs the hub-facing tests at
+# that floor, then again on the newest 1.x. The rest of the suite meets huggingface_hub only through the
+# hook, which those tests cover (the batch engine's async calls too), so on 1.x it would repeat the main
+# run test for test; the example DAG runs on 1.18.0 end to end in test-coexist. (The whole quick tier
+# at the floor took 2.1 min; these about 30 s each.)
 HUB1_VENV    := .venv-hub1
 HUB1_BIN     := $(HUB1_VENV)/bin
 HUB1_FLOOR   := $(shell sed -n 's/^ *"huggingface_hub>=\([0-9.]*\)".*/\1/p' pyproject.toml)
 HUB1_TIER    := not llama and not browser and not soak and not scheduler and not vectorstore
-HUB1_NEWEST_TESTS := tests/_internal tests/hooks tests/fakes tests/triggers tests/test_provider_info.py
+HUB1_TESTS   := tests/_internal tests/hooks tests/fakes tests/triggers tests/batch tests/test_provider_info.py
 # Fresh venvs, made anew on every run: the wheel alone, and the wheel beside common-ai. Measured as
 # above: 6 min and 7 min, most of it pip installing Airflow (user CPU 30 s each); the DAG run 25 s.
 DIST          := dist
 PACKAGE_VENV  := .venv-package
 COEXIST_VENV  := .venv-coexist
 COEXIST_WITH  := apache-airflow-providers-common-ai 'pydantic-ai-slim[huggingface]'
-# The Airflow version matrix (dev/airflow_matrix.py): one venv per Airflow 3 line, .venv-airflow-X.Y.Z,
-# installed by uv under constraints/airflow-X.Y.Z.txt, runs the quick tiers. Given the main run's JUnit
-# XML, the line the main venv has (3.3.2) is reported from it instead of being run twice.
+# The version matrix (dev/airflow_matrix.py): one venv per line, installed by uv under
+# constraints/airflow-X.Y.Z.txt, runs the quick tiers. The lines: each Airflow 3 line on this Python
+# (.venv-airflow-X.Y.Z), and the newest Airflow on Python 3.12 and 3.13 (.venv-python3.12-airflow-X.Y.Z;
+# the interpreter is python3.12 on PATH, else pyenv's newest 3.12.*: a missing one fails its line). Given
+# the main run's JUnit XML, the line the main venv has (3.3.2) is reported from it instead of being run
+# twice. MATRIX_JOBS lines run side by side, each in its own log shown when it ends: two keep 2 cores busy.
 MAIN_REPORT := artifacts/matrix/main.xml
+MATRIX_JOBS ?= 2
 UV := uv>=0.9,<1
 
 .PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services \
@@ -105,14 +111,14 @@ test-scale: install scale-services
 	$(BIN)/python -m pytest -m scale tests/scale $(PYTEST_ARGS)
 
 # The same provider on huggingface_hub 1.x (its own venv; pip's cache makes the install quick): the
-# quick tiers at our floor, then the hub-facing tests on the newest 1.x. Each step pins its release
-# first, so an interrupted run leaves nothing behind for the next one.
+# hub-facing tests at our floor, then on the newest 1.x. Each step pins its release first, so an
+# interrupted run leaves nothing behind for the next one.
 test-hub1: $(HUB1_VENV)/.installed
 	@test -n "$(HUB1_FLOOR)" || { echo "no huggingface_hub floor found in pyproject.toml"; exit 1; }
 	$(HUB1_BIN)/pip install --quiet 'huggingface_hub==$(HUB1_FLOOR)'
-	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS)
+	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS) $(HUB1_TESTS)
 	$(HUB1_BIN)/pip install --quiet --upgrade 'huggingface_hub>=$(HUB1_FLOOR),<2'
-	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS) $(HUB1_NEWEST_TESTS)
+	$(HUB1_BIN)/python -m pytest -m "$(HUB1_TIER)" $(PYTEST_ARGS) $(HUB1_TESTS)
 
 # The sdist and the wheel, as they would be uploaded; twine checks what the package index checks.
 dist: install
@@ -140,10 +146,12 @@ test-coexist: dist
 	$(COEXIST_VENV)/bin/pip check
 	cd $(COEXIST_VENV) && bin/python $(CURDIR)/tests/install/run_example_dag.py
 
-# Airflow 3.0.6, 3.1.8, 3.2.2 and 3.3.2, each with the dependency versions of its release; a line that
-# cannot be installed fails. `make test-matrix MATRIX_LINES=3.0.6` runs one line.
+# Airflow 3.0.6, 3.1.8, 3.2.2 and 3.3.2, each with the dependency versions of its release, then 3.3.2 on
+# Python 3.12 and 3.13; a line that cannot be installed fails. `make test-matrix MATRIX_LINES=3.0.6` runs
+# one line, `MATRIX_LINES="python3.12 python3.13"` the Python lines.
 test-matrix: install $(VENV)/.uv
-	$(BIN)/python -m dev.airflow_matrix run $(MATRIX_LINES) $(MATRIX_ARGS) --pytest-args="$(PYTEST_ARGS)"
+	$(BIN)/python -m dev.airflow_matrix run $(MATRIX_LINES) $(MATRIX_ARGS) --jobs $(MATRIX_JOBS) \
+		--pytest-args="$(PYTEST_ARGS)"
 
 # Rewrite constraints/airflow-*.txt from the package index (see dev/airflow_matrix.py).
 matrix-constraints: install $(VENV)/.uv
@@ -172,4 +180,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .venv-airflow-* .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo
+	rm -rf $(VENV) $(HUB1_VENV) $(PACKAGE_VENV) $(COEXIST_VENV) $(DIST) .venv-airflow-* .venv-python*-airflow-* .pytest_cache .ruff_cache .mypy_cache artifacts .airflow-demo

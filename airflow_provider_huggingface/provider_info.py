@@ -95,6 +95,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_huggingface.triggers.huggingface"],
             }
         ],
+        # Airflow 3.3 shows an operator's links from its serialized DAG (name and XCom key) without this
+        # entry (tests/ui/test_extra_links.py); it lists the link for `airflow providers links`.
+        "extra-links": ["airflow_provider_huggingface.links.huggingface.HuggingFaceModelLink"],
         "connection-types": [
             {
                 "hook-class-name": _HOOK,

@@ -190,7 +190,7 @@ def start_llama_server(
     n_ctx: int = N_CTX,
 ) -> LlamaServer:
     """Start the server on 127.0.0.1 and return once ``GET /v1/models`` answers (``embedding`` and
-    ``n_ctx``, the tokens a request may hold: see :func:`server_command`).
+    ``n_ctx``: see :func:`server_command`).
 
     Raises :class:`LlamaCppMissingError` when ``llama_cpp`` is not installed and
     :class:`LlamaServerError` (with the server's output) when it exits or is not up in ``timeout`` s.
@@ -206,7 +206,7 @@ def start_llama_server(
     # block it. It lives as long as the server, so LlamaServer.stop() closes it, not a with block.
     log = tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
-        server_command(model_path, port, python=python, n_ctx=n_ctx, embedding=embedding),
+        server_command(model_path, port, python=python, embedding=embedding, n_ctx=n_ctx),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

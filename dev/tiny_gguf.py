@@ -17,8 +17,9 @@ every word (``▁h``, ``▁he``, ``▁hel`` ...) is in the vocabulary too, which
 vocabulary words tokenize to one token per word; anything else falls back to single characters
 and then to the 256 byte tokens.
 
-Usage: ``python -m dev.tiny_gguf OUT.gguf [--pooling mean]`` (with a pooling type it is an embedding model:
-one vector of ``N_EMBD`` values per text, from a server started with ``--embedding``).
+Usage: ``python -m dev.tiny_gguf OUT.gguf [--pooling mean] [--tools]`` (with a pooling type it is an
+embedding model: one vector of ``N_EMBD`` values per text, from a server started with ``--embedding``; with
+``--tools`` its chat template shows it the tools and the tool turns).
 """
 
 from __future__ import annotations
@@ -55,6 +56,27 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
     "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
     "{% endif %}"
+)
+# ChatML that also shows the model the tools and the conversation's tool calls and results, Hermes style:
+# tools as JSON lines in a system turn, an assistant's calls as <tool_call> JSON, a tool's result in a
+# "tool" turn. llama-cpp-python passes `tools` only to a template it reads from the model (one that is not
+# byte for byte a built-in format), and without it drops the tool turns from the prompt. Without tools
+# the prompt is the same as with CHAT_TEMPLATE.
+TOOL_CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n"
+    "You may call one of these tools; answer with its arguments as one JSON object.\n"
+    "{% for tool in tools %}{{ tool.function | tojson }}\n{% endfor %}"
+    "<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "<|im_start|>{{ message.role }}\n"
+    "{% if message.content %}{{ message.content }}{% endif %}"
+    "{% if message.tool_calls %}{% for call in message.tool_calls %}"
+    "{% set arguments = call.function.arguments %}"
+    '\n<tool_call>{"name": {{ call.function.name | tojson }}, "arguments": '
+    "{% if arguments is string %}{{ arguments }}{% else %}{{ arguments | tojson }}{% endif %}}</tool_call>"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 CONTROL_TOKENS = ("<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
 UNK_ID, BOS_ID, IM_END_ID = 0, 1, 4
@@ -164,8 +186,14 @@ def _weights(n_vocab: int, bias: list[float]) -> dict[str, np.ndarray]:
     return tensors
 
 
-def write_tiny_gguf(path: str | Path, *, pooling: gguf.PoolingType | None = None) -> Path:
+def write_tiny_gguf(
+    path: str | Path, *, pooling: gguf.PoolingType | None = None, tools: bool = False
+) -> Path:
     """Write the tiny model to ``path`` (parent folders are created) and return the path.
+
+    ``tools`` gives it :data:`TOOL_CHAT_TEMPLATE`, so that a server shows it the tools and the tool turns
+    (llama-cpp-python's server then serves a ``tool_choice`` naming a function with a JSON-schema grammar
+    of its parameters, as it does with the plain template).
 
     ``pooling`` makes it an embedding model: a server started with ``embedding=True`` then answers one
     vector of ``N_EMBD`` values per text, pooled over its tokens. Without it llama.cpp pools nothing for
@@ -202,7 +230,7 @@ def write_tiny_gguf(path: str | Path, *, pooling: gguf.PoolingType | None = None
     # ChatML prompts carry no BOS.
     writer.add_add_bos_token(False)
     writer.add_add_eos_token(False)
-    writer.add_chat_template(CHAT_TEMPLATE)
+    writer.add_chat_template(TOOL_CHAT_TEMPLATE if tools else CHAT_TEMPLATE)
 
     for name, array in _weights(len(tokens), bias).items():
         writer.add_tensor(name, array)
@@ -222,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["mean", "cls", "last"],
         help="make it an embedding model that pools its tokens this way (serve it with --embedding)",
     )
+    parser.add_argument(
+        "--tools", action="store_true", help="a chat template that shows the model the tools and tool turns"
+    )
     args = parser.parse_args(argv)
     pooling = gguf.PoolingType[args.pooling.upper()] if args.pooling else None
-    path = write_tiny_gguf(args.out, pooling=pooling)
+    path = write_tiny_gguf(args.out, pooling=pooling, tools=args.tools)
     print(f"{path} ({path.stat().st_size // 1024} KiB)")
     return 0
 

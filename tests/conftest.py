@@ -43,6 +43,7 @@ for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOI
     os.environ.pop(_name, None)
 
 from tests.airflow_internals import (  # noqa: E402 (after the environment)
+    parse_each_bundle_once,
     plain_console_tracebacks,
     share_in_process_execution_api,
 )
@@ -67,6 +68,7 @@ def airflow_db():
 
     db.resetdb()
     share_in_process_execution_api()
+    parse_each_bundle_once()
 
 
 @pytest.fixture

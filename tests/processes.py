@@ -30,6 +30,7 @@ _NOT_INHERITED = re.compile(r"^(AIRFLOW_|HF_|HUGGING_FACE_HUB_)")
 STARTUP_TIMEOUT = 90.0
 STOP_GRACE = 5.0
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+TERMINAL_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # The components /api/v2/monitor/health reports; each must be up before a test triggers anything.
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -169,6 +170,29 @@ class AirflowStack:
             f"Run {run_id} of {dag_id} did not finish within {timeout:.0f} s (state {run.get('state')}); "
             f"tasks: {self.task_states(dag_id, run_id)}\n{self.diagnostics()}"
         )
+
+    def wait_for_task_state(
+        self, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """The task instance once it is in one of ``states``; fails with the task states if it ends in
+        another, or is in none of them within ``timeout``."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        deadline = time.monotonic() + timeout
+        while True:
+            instance = self.api(path)
+            if instance["state"] in states:
+                return instance
+            ended = instance["state"] in TERMINAL_TASK_STATES
+            if (
+                ended
+                or time.monotonic() > deadline
+                or any(p.poll() is not None for p in self.processes.values())
+            ):
+                raise AssertionError(
+                    f"{task_id} of {run_id} did not reach {sorted(states)} within {timeout:.0f} s (state "
+                    f"{instance['state']}); tasks: {self.task_states(dag_id, run_id)}\n{self.diagnostics()}"
+                )
+            time.sleep(0.2)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         instances = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
@@ -334,3 +358,13 @@ def wait_until_healthy(stack: AirflowStack, timeout: float = STARTUP_TIMEOUT) ->
             f"The Airflow processes did not come up within {timeout:.0f} s: {problem}\n{stack.diagnostics()}",
             pytrace=False,
         )
+
+
+def wait_for_pid(pidfile: Path, stack: AirflowStack, timeout: float = 120.0) -> int:
+    """The pid a task wrote in ``pidfile`` (its ``on_execute_callback``), once it is there."""
+    deadline = time.monotonic() + timeout
+    while not pidfile.exists() or not pidfile.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the task did not start within {timeout:.0f} s\n{stack.diagnostics()}")
+        time.sleep(0.1)
+    return int(pidfile.read_text())

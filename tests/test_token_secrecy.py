@@ -1,15 +1,18 @@
 """The token never leaves the Authorization header, and never travels to a server the connection
 does not name.
 
-A random canary token goes into the connections of every test DAG and both example DAGs, run once
-each with ``dag.test()``, then into failing runs (401, 403, 500 after retries, a timeout, a 401 on the
-router) and into direct hook calls (every fault of the fake, streams, the async path, test_connection
-with a bad token, model validation). Faults echo the token back, as a careless server or proxy could,
-to prove that redaction works. Then the canary is searched for everywhere it could have been
-written: every file under AIRFLOW_HOME (the SQLite metadata DB as bytes, task logs if any), every
-table of the metadata DB decoded (``xcom`` and ``rendered_task_instance_fields`` among them), the
-captured stdout and stderr, every exception's text, repr and printed traceback, the reprs of hooks,
-settings, clients, requests and operators, and every request the fake recorded, except its
+Random canary tokens go into the connections of one DAG run that takes every path a token travels
+(tests/dags/hf_secrecy.py: the chat operator in the worker, streamed, deferred, structured, with
+fallback models and mapped; the batch operator writing its replies to a file; the branch operator; the
+decorator; on an endpoint and on the router; and failing runs: 401, 403, 500 after retries, a timeout, a
+401 deferred, in a batch and on the router, a gated model, a bad connection setting), then into direct
+hook calls (every fault of the fake, streams, the async path, test_connection with a bad token, model
+validation). Faults echo the token back, as a careless server or proxy could, to prove that redaction
+works. Then the canaries are searched for everywhere they could have been written: every file under
+AIRFLOW_HOME (the SQLite metadata DB as bytes, the batch's reply files, task logs if any), every table of
+the metadata DB decoded (``xcom``, ``rendered_task_instance_fields`` and ``trigger`` among them), the
+captured stdout and stderr (the task logs), every exception's text, repr and printed traceback, the reprs
+of hooks, settings, clients, requests and operators, and every request the fake recorded, except its
 Authorization header.
 """
 
@@ -21,77 +24,53 @@ import os
 import secrets
 import sqlite3
 import traceback
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_provider_huggingface import exceptions as errors
-from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
-from tests.airflow_internals import dag_bag, without_supervisor_echo
+from tests.airflow_internals import without_supervisor_echo
 from tests.fakes.hf_api import DEFAULT_REDIRECT_HOSTS, FakeHF, Fault, clear_hub_caches, redirect_hub_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-CANARY = f"hf_CANARY{secrets.token_hex(16)}"
-# Searched without its hf_ prefix, so that a half-masked copy counts too.
-NEEDLE = CANARY.removeprefix("hf_")
+    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+CANARY = f"hf_CANARY{secrets.token_hex(16)}"  # the endpoint connections' token
+ROUTER_CANARY = f"hf_CANARY{secrets.token_hex(16)}"  # the router connection's token
+# Searched without their hf_ prefix, so that a half-masked copy counts too.
+NEEDLES = (CANARY.removeprefix("hf_"), ROUTER_CANARY.removeprefix("hf_"))
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-EXAMPLES = ("example_huggingface_chat", "example_huggingface_mapped")
-# Runs that would do nothing, or fail at once, with their DAG's default params.
-# Files of vectors go under AIRFLOW_HOME, where every file is searched.
-_VECTORS = (Path(os.environ["AIRFLOW_HOME"]) / "vectors").as_uri()
-RUN_CONF = {
-    "hf_soak": {"calls": [{"user_prompt": "Hi"}, {"user_prompt": "Hi", "stream": True}]},
-    "hf_bad_inputs": {"case": "template_like_xcom"},
-    "hf_templates": {"who": "Ada", "flag": True},
-    "hf_embed_dicts": {"items": [{"id": "a", "title": "T", "body": "B"}], "out": _VECTORS},
-    "hf_embed_chunks": {"items": [{"id": "a", "body": "One two three. " * 9}], "out": _VECTORS},
-    "hf_embed_durable": {"out": _VECTORS},
-    "example_huggingface_retrieval": {"vectors": _VECTORS},
+# The tasks of hf_secrecy that must fail, each on a fault that echoes its token; and the branch not taken.
+FAILING = {
+    "refused",
+    "forbidden",
+    "broken",
+    "hanging",
+    "deferred_refused",
+    "batch_refused",
+    "embed_refused",
+    "router_refused",
+    "router_gated",
+    "bad_connection",
 }
+SKIPPED = {"right"}
 
 
 def reply(body: dict[str, Any]) -> str:
-    """JSON when JSON is asked for, so that the structured-output DAGs get through too."""
+    """JSON when JSON is asked for (naming a choice for the branch), so that those tasks get through too."""
+    asked = json.dumps(body.get("response_format") or "")
+    if '"choice"' in asked:
+        return '{"choice": "left", "reason": "the first"}'
     return '{"n": 2, "words": ["a", "b"]}' if body.get("response_format") else "Hello from the fake"
 
 
-def echo(code: int) -> Fault:
+def echo(code: int, token: str = CANARY) -> Fault:
     """An error whose body and X-Error-Message repeat the token."""
-    words = f"Invalid credentials for token {CANARY}"
+    words = f"Invalid credentials for token {token}"
     return Fault.status(code, body={"error": words}, headers={"X-Error-Message": words})
-
-
-def connection(fake: FakeHF | None, **extra: Any) -> str:
-    """A connection holding the canary: an endpoint at ``fake``, or the router when ``fake`` is None."""
-    conn: dict[str, Any] = {
-        "conn_type": "huggingface",
-        "password": CANARY,
-        "extra": {"max_retries": 1, "timeout": 5, "backoff": 0.01, **extra},
-    }
-    if fake is not None:
-        conn["host"] = fake.url
-    return json.dumps(conn)
-
-
-def use(monkeypatch, conn_id: str, fake: FakeHF | None, **extra: Any) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection(fake, **extra))
-
-
-def chat_conn_ids(dag: Any) -> set[str]:
-    """The connections a DAG's tasks name (chat, batch, decorated, mapped)."""
-    found = set()
-    for task in dag.tasks:
-        partial = getattr(task, "partial_kwargs", None)
-        if partial is None:
-            found.add(getattr(task, "hf_conn_id", None))
-        elif getattr(task, "operator_class", object).__module__.startswith("airflow_provider_huggingface"):
-            found.add(partial.get("hf_conn_id", HuggingFaceHook.default_conn_name))
-    return {conn_id for conn_id in found if conn_id and "{{" not in conn_id}
 
 
 def exception_texts(error: BaseException) -> list[str]:
@@ -101,7 +80,7 @@ def exception_texts(error: BaseException) -> list[str]:
 
 
 class Evidence:
-    """Everything searched for the canary, by place."""
+    """Everything searched for the canaries, by place."""
 
     def __init__(self) -> None:
         self.places: dict[str, str | bytes] = {}
@@ -125,11 +104,15 @@ class Evidence:
         self.add(f"{place} result", repr(result))
         return result
 
-    def add_home(self, home: Path) -> int:
+    def add_output(self, captured: Any) -> None:
+        self.add("stdout", without_supervisor_echo(captured.out))
+        self.add("stderr", captured.err)
+
+    def add_home(self, home: Path) -> list[Path]:
         files = [path for path in sorted(home.rglob("*")) if path.is_file()]
         for path in files:
             self.add(f"file {path.relative_to(home)}", path.read_bytes())
-        return len(files)
+        return files
 
     def add_database(self, path: Path) -> dict[str, int]:
         """Every table of the metadata DB, its values decoded (JSON unescaped); rows per table."""
@@ -154,11 +137,23 @@ class Evidence:
                 json.dumps([request.path, request.query, others]).encode() + b"\n" + request.raw,
             )
 
+    def add_reprs(self, name: str, objects: list[Any]) -> None:
+        for number, item in enumerate(objects):
+            self.add(f"{name} repr {number}", f"{item!r} {getattr(item, '__dict__', '')!r}")
+
+    def assert_no_hits(self, summary: str, capfd: Any) -> None:
+        """Print what was searched (``summary``), then fail naming each place that holds a canary."""
+        found = self.hits()
+        summary = f"{summary}; canary hits: {sum(found.values())}"
+        with capfd.disabled():
+            print(f"\n{summary}")
+        assert not found, f"{summary}: {found}"
+
     def hits(self) -> dict[str, int]:
-        needle = NEEDLE.encode()
         found = {}
         for place, content in self.places.items():
-            count = content.count(needle if isinstance(content, bytes) else NEEDLE)
+            needles = [needle.encode() if isinstance(content, bytes) else needle for needle in NEEDLES]
+            count = sum(content.count(needle) for needle in needles)  # type: ignore[arg-type]
             if count:
                 found[place] = count
         return found
@@ -174,60 +169,85 @@ def _decoded(value: Any) -> str:
         return text
 
 
-@pytest.fixture(scope="module")
-def all_dags(airflow_db):
-    """Every DAG of tests/dags and example_dags; retried at once, so no run waits minutes."""
-    dags = {}
-    for folder in (ROOT / "tests" / "dags", ROOT / "example_dags"):
-        bag = dag_bag(folder)
-        assert not bag.import_errors, bag.import_errors
-        dags.update(bag.dags)
-    for dag in dags.values():
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
-    return dags
+def hosts(requests: list[Any]) -> set[str]:
+    return {r.headers.get("host", "").partition(":")[0] for r in requests}
 
 
-def run(dag: Any, **kwargs: Any) -> dict[str, str]:
-    """``dag.test()``; the state of each task instance."""
-    dag_run = dag.test(**kwargs)
-    return {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in dag_run.get_task_instances()}
+def test_the_canary_token_is_written_nowhere(hub_redirect, dagbag, use_connection, monkeypatch, capfd):
+    fake = hub_redirect
+    fake.reply = reply
+    fake.add_model("secrecy/refused", tags=["conversational"], providers={"hf-inference": "live"})
+    fake.model_faults = {
+        "secrecy/refused": echo(401),
+        "secrecy/forbidden": echo(403),
+        "secrecy/broken": echo(500),
+        "secrecy/hanging": Fault.hang(3),
+        "secrecy/gone": Fault.status(404, {"error": f"Model secrecy/gone does not exist for {CANARY}"}),
+    }
+    endpoint = {"host": fake.url, "password": CANARY}
+    retried = {"max_retries": 1, "timeout": 5}
+    use_connection("hf_secrecy", **endpoint, extra=retried)
+    use_connection("hf_secrecy_slow", **endpoint, extra={**retried, "timeout": 0.3})
+    use_connection("hf_secrecy_bad", **endpoint, extra={"timeout": "soon"})
+    use_connection("hf_secrecy_router", password=ROUTER_CANARY, extra={**retried, "bill_to": "acme"})
+    home = Path(os.environ["AIRFLOW_HOME"])
+    dag = dagbag["hf_secrecy"]
+
+    dag_run = dag.test(run_conf={"out": f"file://{home}/secrecy-replies"})
+
+    states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in dag_run.get_task_instances()}
+    expected = {
+        f"{task_id}[-1]": "failed" if task_id in FAILING else "skipped" if task_id in SKIPPED else "success"
+        for task_id in dag.task_dict
+        if task_id != "mapped"
+    }
+    assert states == {**expected, "mapped[0]": "success", "mapped[1]": "success"}
+    captured = capfd.readouterr()
+    log = without_supervisor_echo(captured.out)
+    # Each failure is the token's own error, its echo redacted, not dropped.
+    assert "Server said: Invalid credentials for token ***" in log
+    assert "extra 'timeout' is 'soon', not a number" in log
+    assert "Model secrecy/gone cannot answer: not found" in log
+
+    evidence = Evidence()
+    evidence.add_output(captured)
+    evidence.add_requests(fake, "fake")
+    evidence.add_reprs("hf_secrecy task", list(dag.tasks))
+    files = evidence.add_home(home)
+    replies = [path for path in files if "secrecy-replies" in path.parts]
+    assert {path.relative_to(home / "secrecy-replies").parts[0] for path in replies} >= {
+        "batch",
+        "batch_router",
+        "embed",
+        "embed_router",
+    }
+    database = Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
+    assert database in files
+    rows = evidence.add_database(database)
+    for table in ("xcom", "rendered_task_instance_fields", "trigger", "task_instance_history"):
+        assert rows[table] > 0, (table, rows)
+
+    # The tokens were in use: each in Authorization, and only to the servers its connection names.
+    endpoint_calls = [r for r in fake.requests if r.token == CANARY]
+    router_calls = [r for r in fake.requests if r.token == ROUTER_CANARY]
+    assert hosts(endpoint_calls) == {"127.0.0.1"}
+    assert hosts(router_calls) == DEFAULT_REDIRECT_HOSTS  # the router, and the Hub for the model checks
+    assert fake.pending_faults == []
+
+    evidence.assert_no_hits(
+        f"token secrecy, DAG run: {len(states)} task instances ({len(FAILING)} failing on echoed tokens), "
+        f"{len(endpoint_calls) + len(router_calls)} requests carried a token in Authorization; "
+        f"{len(evidence.places)} places searched: {len(files)} files under AIRFLOW_HOME, {len(rows)} DB "
+        f"tables ({sum(rows.values())} rows) decoded, {len(fake.requests)} recorded requests, stdout "
+        f"({len(captured.out)} chars) and stderr, reprs",
+        capfd,
+    )
 
 
-def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, monkeypatch, capfd):
+def test_the_canary_token_is_written_nowhere_by_hook_calls(hub_redirect, dagbag, make_hook, capfd):
     fake = hub_redirect
     fake.reply = reply
     evidence = Evidence()
-    states: dict[str, dict[str, str]] = {}
-
-    # 1. Every DAG once: test DAGs on endpoint connections, the examples' huggingface_default on the
-    #    router (Hub validation of the default model included).
-    for dag in all_dags.values():
-        for conn_id in chat_conn_ids(dag):
-            router = conn_id == HuggingFaceHook.default_conn_name
-            use(monkeypatch, conn_id, None if router else fake)
-    for dag_id in sorted(all_dags):
-        states[dag_id] = run(all_dags[dag_id], run_conf=RUN_CONF.get(dag_id))
-    for dag_id in (*EXAMPLES, "hf_templates", "hf_mapped", "hf_secrecy"):
-        assert set(states[dag_id].values()) == {"success"}, states[dag_id]
-    succeeded = sum(set(outcome.values()) <= {"success", "skipped"} for outcome in states.values())
-
-    # 2. Failing runs: Airflow retries the task once, at once.
-    failing = {
-        "401": ([echo(401)], fake, {}),
-        "403": ([echo(403)], fake, {}),
-        "500 after retries": ([echo(500)] * 4, fake, {}),
-        "timeout": ([Fault.hang(3)] * 4, fake, {"timeout": 0.3}),
-        "401 on the router": ([echo(401)], None, {}),
-    }
-    for name, (faults, server, extra) in failing.items():
-        use(monkeypatch, "hf_secrecy", server, **extra)
-        fake.enqueue(*faults)
-        states[f"hf_secrecy {name}"] = outcome = run(all_dags["hf_secrecy"])
-        assert outcome["ask[-1]"] == "failed", (name, outcome)
-        assert fake.pending_faults == [], name
-
-    # 3. The hook directly: every fault of the fake, streams, the async path, test_connection.
     endpoint = make_hook("hf_secrecy_endpoint", host=fake.url, password=CANARY, extra={"max_retries": 1})
     endpoint_fast = make_hook("hf_secrecy_fast", host=fake.url, password=CANARY, extra={"timeout": 0.3})
     router = make_hook("hf_secrecy_router", password=CANARY, extra={"max_retries": 1})
@@ -273,9 +293,12 @@ def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, 
         ),
         ("router 401", router, [echo(401)], {}, errors.InvalidTokenError),
     ]
+    outcomes = {}
     for name, hook, faults, arguments, expected in calls:
         fake.enqueue(*faults)
-        outcome = evidence.call(name, lambda hook=hook, kw=arguments: hook.chat(user_prompt="Hi", **kw))
+        outcomes[name] = outcome = evidence.call(
+            name, lambda hook=hook, kw=arguments: hook.chat(user_prompt="Hi", **kw)
+        )
         if expected is None:
             assert isinstance(outcome, dict), (name, outcome)
         else:
@@ -302,50 +325,36 @@ def test_the_canary_token_is_written_nowhere(all_dags, hub_redirect, make_hook, 
         evidence.add(f"{name} client repr", repr(hook.client))
         evidence.add(f"{name} async client repr", repr(hook.get_async_client()))
         evidence.add(f"{name} request", f"{hook.prepare_chat(user_prompt='Hi')!s} {request!r}")
-    for dag in all_dags.values():
-        for task in dag.tasks:
-            evidence.add(f"{dag.dag_id}.{task.task_id} repr", f"{task!r} {getattr(task, '__dict__', '')!r}")
-    # Proof that the token was in use: Authorization headers carried it to both the router and the Hub.
+    # Every operator of every test and example DAG, as parsed.
+    evidence.add_reprs("task", [task for dag in dagbag.values() for task in dag.tasks])
+    # Proof that the token was in use: Authorization headers carried it to the router, the Hub, the endpoint.
     carried = [r for r in fake.requests if r.token == CANARY]
-    hosts = {r.headers.get("host", "").partition(":")[0] for r in carried}
-    assert {"router.huggingface.co", "huggingface.co", "127.0.0.1"} <= hosts, hosts
+    assert {"router.huggingface.co", "huggingface.co", "127.0.0.1"} <= hosts(carried)
 
-    # 4. The search.
     captured = capfd.readouterr()
-    evidence.add("stdout", without_supervisor_echo(captured.out))
-    evidence.add("stderr", captured.err)
+    evidence.add_output(captured)
     evidence.add_requests(fake, "fake")
-    home = Path(os.environ["AIRFLOW_HOME"])
-    files = evidence.add_home(home)
-    database = Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
-    assert database.is_file()
-    assert home in database.parents
-    rows = evidence.add_database(database)
-    assert rows["xcom"] > 0, rows
-    assert rows["rendered_task_instance_fields"] > 0, rows
-
-    found = evidence.hits()
-    summary = (
-        f"token secrecy: {len(states)} DAG runs of {len(all_dags)} DAGs ({succeeded} all green), "
-        f"{evidence.calls} hook calls, {len(carried)} requests carried the token in Authorization; "
-        f"{len(evidence.places)} places searched: {files} files under AIRFLOW_HOME, {len(rows)} DB tables "
-        f"({sum(rows.values())} rows) decoded, {len(fake.requests)} recorded requests, stdout "
-        f"({len(captured.out)} chars) and stderr, exceptions and reprs; canary hits: {sum(found.values())}"
+    evidence.assert_no_hits(
+        f"token secrecy, hook: {evidence.calls} hook calls, {len(carried)} requests carried the token in "
+        f"Authorization; {len(evidence.places)} places searched: {len(fake.requests)} recorded requests, "
+        f"stdout ({len(captured.out)} chars) and stderr, exceptions and reprs",
+        capfd,
     )
-    with capfd.disabled():
-        print(f"\n{summary}")
-    assert not found, f"{summary}: {found}"
-    assert "Server said: Invalid credentials for token ***" in captured.out  # redacted, not dropped
+    # Redacted, not dropped: in the error, and in the log line of the retry.
+    assert "Server said: Invalid credentials for token ***" in str(outcomes["endpoint 401"])
+    assert "Invalid credentials for token ***" in captured.out
 
 
 def requests_with_token(fake: FakeHF) -> list[Any]:
-    needle = NEEDLE.encode()
-    return [r for r in fake.requests if needle in r.raw or NEEDLE in json.dumps([r.path, r.query, r.headers])]
+    needle = NEEDLES[0]
+    return [
+        r
+        for r in fake.requests
+        if needle.encode() in r.raw or needle in json.dumps([r.path, r.query, r.headers])
+    ]
 
 
-def test_the_token_goes_only_to_the_server_the_connection_names(
-    fake_hf, make_hook, monkeypatch, airflow_db, capfd
-):
+def test_the_token_goes_only_to_the_server_the_connection_names(fake_hf, make_hook, capfd):
     """Endpoint connection at fake A, router and Hub redirected to fake B: B never sees the token.
     Router connection: the token goes to the router and the Hub only, and A never sees it."""
     a = fake_hf
@@ -355,11 +364,8 @@ def test_the_token_goes_only_to_the_server_the_connection_names(
     try:
         endpoint = make_hook("hf_secrecy_a", host=a.url, password=CANARY, extra={"max_retries": 1})
         requests = _exercise(endpoint, a)
-        use(monkeypatch, "hf_secrecy", a)
-        bag = dag_bag(ROOT / "tests" / "dags" / "hf_secrecy.py")
-        assert set(run(bag.dags["hf_secrecy"]).values()) == {"success"}
         a_carried = len([r for r in a.requests if r.token == CANARY])
-        assert a_carried == requests + 1  # and the DAG run's one
+        assert a_carried == requests
         assert requests_with_token(b) == [], "the Hub or router saw an endpoint connection's token"
         b_before = len(b.requests)
 
@@ -370,16 +376,16 @@ def test_the_token_goes_only_to_the_server_the_connection_names(
         hf_inference.chat(user_prompt="Hi", validate_model=True)
         assert a.requests[a_before:] == []
         seen = requests_with_token(b)
-        hosts = {r.headers.get("host") for r in seen}
+        seen_hosts = {r.headers.get("host") for r in seen}
         assert seen
-        assert hosts <= DEFAULT_REDIRECT_HOSTS, hosts
+        assert seen_hosts <= DEFAULT_REDIRECT_HOSTS, seen_hosts
         assert all(r.token == CANARY for r in seen)  # and there in Authorization only
         assert any("/hf-inference/" in r.path for r in seen)
         with capfd.disabled():
             print(
                 f"\ntoken routing: endpoint A {a_carried} requests with the token, router/Hub B "
                 f"{b_before} requests, 0 with the token; router connection: {len(seen)} requests with the "
-                f"token, all to {sorted(hosts)}, A {len(a.requests) - a_before}"
+                f"token, all to {sorted(seen_hosts)}, A {len(a.requests) - a_before}"
             )
     finally:
         undo()
@@ -409,9 +415,9 @@ def test_an_error_keeps_no_unredacted_copy_of_what_the_server_echoed(fake_hf, ma
     fake_hf.enqueue(echo(401))
     with pytest.raises(errors.InvalidTokenError) as info:
         hook.chat(user_prompt="Hi")
-    assert NEEDLE not in str(info.value)  # the message itself is redacted
+    assert NEEDLES[0] not in str(info.value)  # the message itself is redacted
     chain, error = [], info.value.__context__
     while error is not None:
         chain.append(f"{error!s} {error!r}")
         error = error.__context__
-    assert not any(NEEDLE in text for text in chain)
+    assert not any(NEEDLES[0] in text for text in chain)

@@ -38,6 +38,8 @@ class ChatResult(_ChatResultKeys, total=False):
     """A chat call's result, the XCom ``return_value`` of the chat operators: plain JSON."""
 
     json: Any  # the parsed reply, with a JSON response_format only
+    # The inference provider that served the reply, when the router names it (or the connection does).
+    provider: str
     # The tools the model asks to call, when the request offered tools and the reply calls any:
     # [{"id", "type": "function", "function": {"name", "arguments": JSON text}}], plain JSON.
     tool_calls: list[dict[str, Any]]
@@ -134,7 +136,7 @@ def usage_dict(usage: Any) -> TokenUsage | None:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChatRequest:
     """A checked chat call, ready to send: where, which model, the messages and the settings, and
     how a JSON reply is read (a name of :data:`airflow_provider_huggingface._internal.structured.READERS`)."""
@@ -165,6 +167,10 @@ class ChatRequest:
         text = f"{self.where}, model {model}, {len(self.messages)} message(s), {size} prompt characters"
         # Never the images themselves: a data URL can be megabytes.
         return text + (f", {images} image(s) of {human_size(image_bytes)} inline" if images else "")
+
+    def __repr__(self) -> str:
+        # Never the prompts nor the images: a repr reaches tracebacks and logging's own error reports.
+        return f"<ChatRequest {self}>"
 
 
 def build_request(

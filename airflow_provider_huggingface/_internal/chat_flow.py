@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
     from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
+    from airflow_provider_huggingface.observability.lineage import LineageFacts
+    from airflow_provider_huggingface.observability.tracing import SpanBudget
 
 R = TypeVar("R")  # a request: a chat's or an embedding's
 
@@ -54,6 +56,8 @@ class ChatSession:
     :param validate_model: ask the Hub, before a model's first request, whether it can chat.
     :param report: log one line per answered call (a batch logs progress instead).
     :param on_failure: told of each failed attempt and whether it will be retried.
+    :param lineage: the task's OpenLineage facts, told of each request that answered or failed for good.
+    :param spans: the bounded OpenTelemetry spans of many calls (a batch's); else a span per request.
     """
 
     fallback: ModelFallback
@@ -64,6 +68,8 @@ class ChatSession:
     validate_model: bool = False
     report: bool = True
     on_failure: Callable[[HuggingFaceError, bool], None] | None = None
+    lineage: LineageFacts | None = None
+    spans: SpanBudget | None = None
 
 
 class ChatBackend(Protocol):
@@ -172,6 +178,8 @@ def send_steps(step: Any, session: ChatSession, backend: ChatBackend) -> Generat
         budget.settle(error)
         if session.on_failure is not None:
             session.on_failure(error, again)
+        if not again and session.lineage is not None:
+            session.lineage.record_call(failed=True)
 
     result = yield from retrying(
         step,
@@ -183,4 +191,12 @@ def send_steps(step: Any, session: ChatSession, backend: ChatBackend) -> Generat
     )
     count_tokens(result["model"], result["usage"])
     budget.record(result["usage"], session.log)
+    if session.lineage is not None:
+        usage = result["usage"]
+        session.lineage.record_call(
+            model=result["model"],
+            provider=result.get("provider"),
+            input_tokens=usage["prompt_tokens"] if usage else None,
+            output_tokens=usage["completion_tokens"] if usage else None,
+        )
     return result

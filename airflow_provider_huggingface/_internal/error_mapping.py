@@ -21,6 +21,7 @@ from airflow_provider_huggingface.exceptions import (
     RateLimitError,
     ResponseTimeoutError,
     ServiceUnavailableError,
+    ToolCallingNotSupportedError,
 )
 from airflow_provider_huggingface.provider_info import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL
 
@@ -66,6 +67,17 @@ _WITHOUT_MODEL = {_MODEL_ACCESS: _ENDPOINT_ACCESS, _NOT_FOUND: _ENDPOINT_NOT_FOU
 _BAD_REQUEST = (
     "The server rejected the request. Check the generation settings (max_tokens, temperature, top_p, "
     "stop, response_format) and that '{model}' supports chat."
+)
+_NO_TOOL_CALLING = (
+    "The server does not serve tool calling for '{model}'. On the Hugging Face router pick a model whose "
+    "providers serve tools (such as Qwen/Qwen2.5-72B-Instruct or meta-llama/Llama-3.3-70B-Instruct); start "
+    "llama.cpp's server with --jinja, vLLM with --enable-auto-tool-choice and a --tool-call-parser."
+)
+# What servers say when they serve no tool calling: llama.cpp's server (a 500), vLLM (a 400), others.
+_TOOLS_REFUSED = re.compile(
+    r"requires --jinja|tool-call-parser|enable-auto-tool-choice|tools? (?:are|is) not supported"
+    r"|does not support tools|tool[_ ]calling is not supported",
+    re.IGNORECASE,
 )
 _RATE_LIMITED = (
     "API rate limit reached (the free tier has rate limits). Wait a moment before retrying, consider "
@@ -238,6 +250,16 @@ def map_error(
     if isinstance(error, HfHubHTTPError) and getattr(error, "response", None) is not None:
         response = error.response
         status = response.status_code
+        said = getattr(error, "server_message", None) or _server_message(response)
+        if status < 600 and _TOOLS_REFUSED.search(said or ""):
+            # Permanent whatever the status (llama.cpp answers 500): no retry cures a missing feature.
+            return build(
+                ToolCallingNotSupportedError,
+                _NO_TOOL_CALLING,
+                status_code=status,
+                request_id=getattr(error, "request_id", None) or response.headers.get("x-request-id"),
+                server_message=said,
+            )
         cls, guidance = _BY_STATUS.get(status, (ServiceUnavailableError, _UNAVAILABLE))
         if status < 500 and status not in _BY_STATUS:
             cls, guidance = InvalidRequestError, _BAD_REQUEST

@@ -6,8 +6,13 @@ function so that an upgrade that moves one fails loudly there rather than deep i
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # The first huggingface_hub release that routes chat completions to a provider of the connection
 # form, for those newer than our floor (1.18.0, the newest release that installs beside
@@ -78,7 +83,7 @@ def new_async_client(client_kwargs: dict[str, Any]) -> tuple[Any, Any]:
     from huggingface_hub import AsyncInferenceClient
     from huggingface_hub.utils import get_async_session
 
-    return AsyncInferenceClient(**client_kwargs), get_async_session()
+    return AsyncInferenceClient(**client_kwargs), watch_session(get_async_session())
 
 
 async def attach_async_session(client: Any, session: Any) -> None:
@@ -88,3 +93,50 @@ async def attach_async_session(client: Any, session: Any) -> None:
         client._async_client = await client.exit_stack.enter_async_context(session)
     else:
         await session.aclose()
+
+
+# Which inference provider served a reply: the router names it in a response header. huggingface_hub's
+# clients do not hand headers back, so a response hook notes it for the call under way (a context
+# variable: concurrent calls of a batch, each its own task, never see each other's).
+SERVED_BY_HEADER = "x-inference-provider"
+_served_by: ContextVar[list[str] | None] = ContextVar("huggingface_served_by", default=None)
+
+
+@contextlib.contextmanager
+def noting_served_by() -> Iterator[list[str]]:
+    """The providers named by the responses received inside the ``with`` (in this context)."""
+    seen: list[str] = []
+    token = _served_by.set(seen)
+    try:
+        yield seen
+    finally:
+        _served_by.reset(token)
+
+
+def _note(response: Any) -> None:
+    seen = _served_by.get()
+    if seen is not None:
+        provider = response.headers.get(SERVED_BY_HEADER)
+        if provider:
+            seen.append(provider)
+
+
+async def _anote(response: Any) -> None:
+    _note(response)
+
+
+def watch_session(session: Any) -> Any:
+    """``session`` (huggingface_hub's sync or async HTTP client) with the served-by hook, added once."""
+    hooks = session.event_hooks
+    note = _anote if isinstance(session, http_module().AsyncClient) else _note
+    if note not in hooks["response"]:
+        hooks["response"] = [*hooks["response"], note]
+        session.event_hooks = hooks
+    return session
+
+
+def watched_sync_session() -> None:
+    """Make sure the shared sync session notes who served (it is rebuilt when a factory is set)."""
+    from huggingface_hub.utils import get_session
+
+    watch_session(get_session())

@@ -43,12 +43,9 @@ def drive(steps: Generator[Any, Any, T], perform: Callable[[Any], Any]) -> T:
     outcome: Any = None
     failure: Exception | None = None
     while True:
-        # Thrown outside the except block below: the client's exception (its request carries the
-        # token) must not ride along as the __context__ of what the steps raise.
-        try:
-            step = steps.send(outcome) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return done.value
+        finished, step = _advance(steps, outcome, failure)
+        if finished:
+            return step
         outcome = failure = None
         try:
             if isinstance(step, Wait):
@@ -66,10 +63,9 @@ async def adrive(steps: Generator[Any, Any, T], perform: Callable[[Any], Awaitab
     outcome: Any = None
     failure: Exception | None = None
     while True:
-        try:
-            step = steps.send(outcome) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return done.value
+        finished, step = _advance(steps, outcome, failure)
+        if finished:
+            return step
         outcome = failure = None
         try:
             if isinstance(step, Wait):
@@ -80,6 +76,18 @@ async def adrive(steps: Generator[Any, Any, T], perform: Callable[[Any], Awaitab
                 outcome = await perform(step)
         except Exception as exc:
             failure = exc
+
+
+def _advance(steps: Generator[Any, Any, Any], outcome: Any, failure: Exception | None) -> tuple[bool, Any]:
+    """``(False, the next step)``, or ``(True, the steps' value)`` once they are done.
+
+    Called outside the drivers' except blocks: the client's exception (its request carries the token)
+    must not ride along as the ``__context__`` of what the steps raise.
+    """
+    try:
+        return False, steps.send(outcome) if failure is None else steps.throw(failure)
+    except StopIteration as done:
+        return True, done.value
 
 
 class _Reached(BaseException):

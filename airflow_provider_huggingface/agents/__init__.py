@@ -1,8 +1,11 @@
 """Tools a chat model can call from a DAG: their descriptions, checks and calls.
 
+- :mod:`~airflow_provider_huggingface.agents.schema`: :func:`~.schema.describe_function`, a plain typed,
+  docstringed function's name, description and JSON schema of parameters, refused at parse time when it
+  cannot be described; and arguments checked against such a schema.
 - :mod:`~airflow_provider_huggingface.agents.tools`: :class:`~.tools.Tool` (one tool: its name,
-  description, JSON-schema parameters and the Python function that runs it), built from a plain typed,
-  docstringed function; :func:`~.tools.resolve_tools` for a task's ``tools=`` list; and the two steps
+  description, JSON-schema parameters and the Python function that runs it), built from such a
+  function; :func:`~.tools.resolve_tools` for a task's ``tools=`` list; and the two steps
   of one call the model asked for, :func:`~.tools.prepare` (parse and check the arguments) and
   :func:`~.tools.run` (call the function), whose :class:`~.tools.ToolOutcome` is the ``tool`` message's
   text, a failure included, so the model can correct itself.

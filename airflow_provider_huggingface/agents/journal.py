@@ -11,36 +11,31 @@ A tool call is recorded as started before its function runs: a call that started
 (the worker was killed inside it) is not run again; the model is told its outcome is unknown. A tool
 with side effects runs at most once per call, whatever the retries.
 
-The journal is kept in Airflow 3.3's task state store (the next try of the task instance reads it);
-on older Airflow lines it lives as long as the try (its deferrals carry it), and a retry starts over.
+The journal is kept in Airflow 3.3's task state store (the next try of the task instance reads it), a
+key per event; on older Airflow lines it lives as long as the try (its deferrals carry it), and a
+retry starts over. It is forgotten once the agent answers: a task cleared and run again starts anew.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-#: The task state store key of an agent's journal.
-STATE_KEY = "huggingface_agent/journal"
+#: The task state store keys of an agent's journal: one per event (a value stays small, and a step
+#: costs one write however long the journal), and their count.
+STATE_PREFIX = "huggingface_agent/journal"
+_COUNT = f"{STATE_PREFIX}/count"
 
 
 class Journal:
     """The recorded events of one agent run: ``{"kind", "key", "value"}`` dicts, in order.
 
     :param events: what an earlier try or deferral recorded.
-    :param save: called with all the events after each new one (the task state store's ``set``).
+    :param store: the task state store that keeps the events for the next try, if any.
     """
 
-    def __init__(
-        self,
-        events: list[dict[str, Any]] | None = None,
-        *,
-        save: Callable[[list[dict[str, Any]]], None] | None = None,
-    ) -> None:
+    def __init__(self, events: list[dict[str, Any]] | None = None, *, store: Any = None) -> None:
         self.events: list[dict[str, Any]] = list(events or ())
-        self._save = save
+        self._store = store
         self._cursor = 0
         self.replayed = 0
 
@@ -51,16 +46,16 @@ class Journal:
         store = context.get("task_state_store")
         if store is None:
             return cls(carried)
-
-        def save(events: list[dict[str, Any]]) -> None:
-            store.set(STATE_KEY, events)
-
-        return cls(store.get(STATE_KEY, None) or carried, save=save)
+        count = int(store.get(_COUNT, 0) or 0)
+        events = [store.get(f"{STATE_PREFIX}/{i}", None) for i in range(count)]
+        if None in events:  # a key expired or was deleted by hand: replay what comes before it
+            events = events[: events.index(None)]
+        return cls(events, store=store)
 
     @property
     def durable(self) -> bool:
         """Whether the journal outlives this try (a retry replays it)."""
-        return self._save is not None
+        return self._store is not None
 
     def replay(self, kind: str, key: str) -> Any:
         """The value recorded for the next step if it is this one (``kind``, ``key``), else None.
@@ -71,26 +66,36 @@ class Journal:
             return None
         event = self.events[self._cursor]
         if event["kind"] != kind or event["key"] != key:
-            del self.events[self._cursor :]
-            self._persist()
+            self._truncate(self._cursor)
             return None
         self._cursor += 1
         self.replayed += 1
         return event["value"]
 
     def record(self, kind: str, key: str, value: Any) -> None:
-        """Record a finished step after what was replayed, and save the journal."""
-        del self.events[self._cursor :]
-        self.events.append({"kind": kind, "key": key, "value": value})
+        """Record a finished step after what was replayed, and save it."""
+        self._truncate(self._cursor)
+        self.add(kind, key, value)
         self._cursor = len(self.events)
-        self._persist()
 
     def add(self, kind: str, key: str, value: Any) -> None:
         """Record a step that finished away from the replay (a deferred turn's reply, a review's
-        answer), after all that is recorded, and save the journal."""
-        self.events.append({"kind": kind, "key": key, "value": value})
-        self._persist()
+        answer), after all that is recorded, and save it."""
+        event = {"kind": kind, "key": key, "value": value}
+        self.events.append(event)
+        if self._store is not None:
+            self._store.set(f"{STATE_PREFIX}/{len(self.events) - 1}", event)
+            self._store.set(_COUNT, len(self.events))
 
-    def _persist(self) -> None:
-        if self._save is not None:
-            self._save(self.events)
+    def finish(self) -> None:
+        """Forget the run once it is over: a task cleared and run again starts anew."""
+        if self._store is not None:
+            for index in range(len(self.events)):
+                self._store.delete(f"{STATE_PREFIX}/{index}")
+            self._store.delete(_COUNT)
+
+    def _truncate(self, length: int) -> None:
+        if length < len(self.events):
+            del self.events[length:]
+            if self._store is not None:
+                self._store.set(_COUNT, length)  # the keys past it are overwritten as steps are recorded

@@ -14,7 +14,6 @@ triggerer (a deferred turn) or through Airflow's human-in-the-loop (a review).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -22,11 +21,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from airflow_provider_huggingface._internal.chat import add_usage
 from airflow_provider_huggingface._internal.chat_flow import chat_steps
 from airflow_provider_huggingface.agents.tools import PreparedCall, ToolOutcome, prepare
-from airflow_provider_huggingface.exceptions import (
-    AgentStepsExceededError,
-    InvalidRequestError,
-    ToolCallingNotSupportedError,
-)
+from airflow_provider_huggingface.exceptions import AgentStepsExceededError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
@@ -35,10 +30,6 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat_flow import ChatBackend, ChatSession
     from airflow_provider_huggingface.agents.journal import Journal
     from airflow_provider_huggingface.agents.tools import Tool
-
-# What servers say when they do not serve tool calling (llama.cpp without --jinja, vLLM without a tool
-# parser, TGI and providers that refuse the field).
-_NO_TOOLS = re.compile(r"\btools?\b|tool[_ ]choice|function[_ ]call", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -118,7 +109,7 @@ def agent_steps(
     usage: TokenUsage | None = None
     for turn in range(1, plan.max_steps + 1):
         ask = dataclasses.replace(request, messages=list(conversation), generation=generation)
-        reply = yield from _turn(ask, session, backend, journal, first=turn == 1)
+        reply = yield from _turn(ask, session, backend, journal)
         usage = add_usage(usage, reply["usage"])
         session = dataclasses.replace(session, validate_model=False)  # checked before the first turn
         calls = reply.get("tool_calls") or []
@@ -135,7 +126,11 @@ def agent_steps(
                 f"{turn} still called {', '.join(c['function']['name'] for c in calls)}. Tools called: "
                 f"{said}. Raise max_steps, or say in the prompt when the model has enough to answer."
             )
-        conversation.append({"role": "assistant", "content": reply["text"] or None, "tool_calls": calls})
+        # No content key when there is none: some servers (llama.cpp) refuse a null one.
+        turn_message: dict[str, Any] = {"role": "assistant", "tool_calls": calls}
+        if reply["text"]:
+            turn_message["content"] = reply["text"]
+        conversation.append(turn_message)
         for position, call in enumerate(calls):
             key = call.get("id") or f"turn{turn}-call{position}"  # a server that sends no ids
             outcome = yield from _tool_call(key, call, plan, journal)
@@ -145,7 +140,7 @@ def agent_steps(
 
 
 def _turn(
-    ask: ChatRequest, session: ChatSession, backend: ChatBackend, journal: Journal, *, first: bool
+    ask: ChatRequest, session: ChatSession, backend: ChatBackend, journal: Journal
 ) -> Generator[Any, Any, ChatResult]:
     """One model turn: replayed when the journal holds it (it was paid for), else sent."""
     recorded = journal.replay("reply", ask.digest)
@@ -153,17 +148,9 @@ def _turn(
         # An earlier try's turn: not sent again, but counted in the task's budget as it was billed.
         session.budget.count_earlier(recorded["usage"])
         return recorded
-    try:
-        _, reply = yield from chat_steps(ask, session, backend)
-    except InvalidRequestError as error:
-        if first and _NO_TOOLS.search(error.server_message or ""):
-            raise ToolCallingNotSupportedError(
-                f"{error.server_message} The model {ask.model or '(the endpoint own)'} at {ask.where} is not "
-                "served with tool calling. On the Hugging Face router pick a model whose providers serve "
-                "it (such as Qwen/Qwen2.5-72B-Instruct or meta-llama/Llama-3.3-70B-Instruct); start "
-                "llama.cpp with --jinja, vLLM with --enable-auto-tool-choice and a --tool-call-parser."
-            ) from None
-        raise
+    # A server that serves no tool calling is refused by the error mapper, naming what to pick instead
+    # (ToolCallingNotSupportedError): no prose is ever parsed for calls.
+    _, reply = yield from chat_steps(ask, session, backend)
     journal.record("reply", ask.digest, reply)
     return reply
 

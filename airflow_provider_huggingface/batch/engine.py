@@ -192,7 +192,7 @@ class BatchRun:
             await self._run()
 
     async def _run(self) -> None:
-        async with self.hook.get_async_client() as own:
+        async with self.hook.open_async_client() as own:
             client = LimitedClient(
                 own,
                 limiter=self.limiter,

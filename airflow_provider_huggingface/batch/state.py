@@ -3,13 +3,15 @@
 XCom is cleared when a task is retried, so without ``output_path`` a retry used to pay again for every
 reply. The task state store (``context["task_state_store"]``) is kept for the next try of the same
 task instance: the answers are saved there in chunks as the batch runs (every few seconds, from a
-thread, never from the batch's event loop) and read back by the next try, as a file of replies is.
-A crash loses only what arrived since the last save. Airflow's ``[state_store] clear_on_success``
-then clears them once the task succeeds.
+thread, never from the batch's event loop; chunks under Airflow's value size limit) and read back by
+the next try, as a file of replies is. A crash loses only what arrived since the last save. They stay
+after the task succeeds (a run cleared and run again reuses the answers of the same requests), unless
+Airflow's ``[state_store] clear_on_success`` is on.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
 
 PREFIX = "huggingface_batch"
 _CHUNKS = f"{PREFIX}/chunks"
-_CHUNK_SIZE = 500  # answers a saved chunk holds at most: a value of the state store stays small
+# A saved chunk stays under Airflow's [state_store] max_value_storage_bytes (64 kB by default).
+_CHUNK_BYTES = 48_000
 
 
 class StateStoreReplies(InMemoryResults):
@@ -59,11 +62,9 @@ class StateStoreReplies(InMemoryResults):
             usage = add_usage(usage, entry.get("usage")) or usage
             kept.append(entry)
         self._earlier.clear()
-        # Compacted into one chunk per size, as a file of replies is rewritten with the answers it keeps.
+        # Compacted, as a file of replies is rewritten with the answers it keeps.
         self._chunks = 0
-        for start in range(0, len(kept), _CHUNK_SIZE):
-            self._store.set(f"{PREFIX}/{self._chunks}", kept[start : start + _CHUNK_SIZE])
-            self._chunks += 1
+        self._save(kept)
         self._store.set(_CHUNKS, self._chunks)
         return usage
 
@@ -79,10 +80,27 @@ class StateStoreReplies(InMemoryResults):
         """Save the answers that arrived since the last save, as new chunks."""
         with self._lock:
             pending, self._pending = self._pending, []
-        for start in range(0, len(pending), _CHUNK_SIZE):
-            self._store.set(f"{PREFIX}/{self._chunks}", pending[start : start + _CHUNK_SIZE])
-            self._chunks += 1
+        if pending:
+            self._save(pending)
             self._store.set(_CHUNKS, self._chunks)
+
+    def _save(self, entries: list[dict[str, Any]]) -> None:
+        """Save ``entries`` as new chunks, each under the store's size limit (one big answer alone)."""
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for entry in entries:
+            entry_size = len(json.dumps(entry, default=str))
+            if chunk and size + entry_size > _CHUNK_BYTES:
+                self._put(chunk)
+                chunk, size = [], 0
+            chunk.append(entry)
+            size += entry_size
+        if chunk:
+            self._put(chunk)
+
+    def _put(self, chunk: list[dict[str, Any]]) -> None:
+        self._store.set(f"{PREFIX}/{self._chunks}", chunk)
+        self._chunks += 1
 
     async def asave(self) -> None:
         """:meth:`save` from the batch's event loop: the store is asked in a thread."""

@@ -27,7 +27,7 @@ can answer it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import (
     SET_DURING_EXECUTION,
@@ -43,7 +43,7 @@ from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOpera
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping
 
     from airflow.sdk import BaseOperator, Context
     from airflow.sdk.bases.decorator import TaskDecorator
@@ -132,43 +132,40 @@ def stored_prompt(prompt: Any, *, secrets: Iterable[str | None]) -> Any:
     return masked[: limit + 1]
 
 
-def _template_fields(operator: type[BaseOperator]) -> tuple[str, ...]:
-    # The prompt is known only after the function ran: the rendered fields are stored again then
-    # (overwrite_rtif_after_execution), so that the UI's Rendered Template tab shows it as sent.
-    return (*DecoratedOperator.template_fields, *operator.template_fields)
+def _with_prompt_function(operator: type[BaseOperator], decorator: str) -> type:
+    """``operator`` whose user prompt the decorated function returns, as ``@task.<decorator>`` makes it.
+
+    The prompt is known only after the function ran: the rendered fields are stored again then
+    (``overwrite_rtif_after_execution``), so that the UI's Rendered Template tab shows it as sent.
+    """
+    return type(
+        f"_{operator.__name__}Decorated",
+        (_PromptFunctionOperator, operator),
+        {
+            "__doc__": f":class:`{operator.__name__}` whose user prompt the decorated function returns.",
+            "__module__": __name__,
+            "template_fields": (*DecoratedOperator.template_fields, *operator.template_fields),
+            "template_fields_renderers": {
+                **DecoratedOperator.template_fields_renderers,
+                **operator.template_fields_renderers,
+            },
+            "custom_operator_name": f"@task.{decorator}",
+        },
+    )
 
 
-class _HuggingFaceChatDecoratedOperator(_PromptFunctionOperator, HuggingFaceChatOperator):
-    """:class:`HuggingFaceChatOperator` whose user prompt the decorated function returns."""
-
-    template_fields: Sequence[str] = _template_fields(HuggingFaceChatOperator)
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        **DecoratedOperator.template_fields_renderers,
-        **HuggingFaceChatOperator.template_fields_renderers,
-    }
-    custom_operator_name = "@task.huggingface_chat"
+# Named as type() names them, so that a class's name finds it in this module.
+_HuggingFaceChatOperatorDecorated = _with_prompt_function(HuggingFaceChatOperator, "huggingface_chat")
+_HuggingFaceBranchOperatorDecorated = _with_prompt_function(HuggingFaceBranchOperator, "huggingface_branch")
+_HuggingFaceAgentOperatorDecorated = _with_prompt_function(HuggingFaceAgentOperator, "huggingface_agent")
 
 
-class _HuggingFaceBranchDecoratedOperator(_PromptFunctionOperator, HuggingFaceBranchOperator):
-    """:class:`HuggingFaceBranchOperator` whose user prompt the decorated function returns."""
-
-    template_fields: Sequence[str] = _template_fields(HuggingFaceBranchOperator)
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        **DecoratedOperator.template_fields_renderers,
-        **HuggingFaceBranchOperator.template_fields_renderers,
-    }
-    custom_operator_name = "@task.huggingface_branch"
-
-
-class _HuggingFaceAgentDecoratedOperator(_PromptFunctionOperator, HuggingFaceAgentOperator):
-    """:class:`HuggingFaceAgentOperator` whose user prompt the decorated function returns."""
-
-    template_fields: Sequence[str] = _template_fields(HuggingFaceAgentOperator)
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        **DecoratedOperator.template_fields_renderers,
-        **HuggingFaceAgentOperator.template_fields_renderers,
-    }
-    custom_operator_name = "@task.huggingface_agent"
+def _decorator(
+    operator_class: type, python_callable: Callable | None, kwargs: dict[str, Any]
+) -> TaskDecorator:
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=operator_class, **kwargs
+    )
 
 
 def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
@@ -179,40 +176,22 @@ def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any
 
     :param python_callable: the function to decorate.
     """
-    return task_decorator_factory(
-        python_callable=python_callable,
-        decorated_operator_class=_HuggingFaceChatDecoratedOperator,
-        **kwargs,
-    )
+    return _decorator(_HuggingFaceChatOperatorDecorated, python_callable, kwargs)
 
 
 def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
     """Wrap a function that returns a user prompt into a :class:`HuggingFaceBranchOperator`: the model
-    chooses which downstream tasks run.
-
-    The decorator's keyword arguments are the operator's and BaseOperator's; ``user_prompt`` is what
-    the function returns.
+    chooses which downstream tasks run. Its keyword arguments are the operator's and BaseOperator's.
 
     :param python_callable: the function to decorate.
     """
-    return task_decorator_factory(
-        python_callable=python_callable,
-        decorated_operator_class=_HuggingFaceBranchDecoratedOperator,
-        **kwargs,
-    )
+    return _decorator(_HuggingFaceBranchOperatorDecorated, python_callable, kwargs)
 
 
 def huggingface_agent_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
     """Wrap a function that returns a user prompt into a :class:`HuggingFaceAgentOperator`: the model
-    calls ``tools`` until it can answer.
-
-    The decorator's keyword arguments are the operator's (``tools`` among them) and BaseOperator's;
-    ``user_prompt`` is what the function returns.
+    calls ``tools`` until it can answer. Its keyword arguments are the operator's and BaseOperator's.
 
     :param python_callable: the function to decorate.
     """
-    return task_decorator_factory(
-        python_callable=python_callable,
-        decorated_operator_class=_HuggingFaceAgentDecoratedOperator,
-        **kwargs,
-    )
+    return _decorator(_HuggingFaceAgentOperatorDecorated, python_callable, kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import time
@@ -11,7 +13,7 @@ from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoun
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Sequence
+    from collections.abc import AsyncIterator, Callable, Generator, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.embedding import EmbeddingResult, EmbedRequest
     from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
     from airflow_provider_huggingface.exceptions import HuggingFaceError
+    from airflow_provider_huggingface.observability.lineage import LineageFacts
+    from airflow_provider_huggingface.observability.tracing import SpanBudget
 
 # A DAG file imports this module at every parse: everything below but Airflow's BaseHook and the
 # exceptions is imported where it is used, when a task runs.
@@ -158,6 +162,16 @@ class HuggingFaceHook(BaseHook):
 
         return AsyncInferenceClient(**self._client_kwargs())
 
+    @contextlib.asynccontextmanager
+    async def open_async_client(self) -> AsyncIterator[AsyncInferenceClient]:
+        """A new asynchronous client of this task's own (a batch's), built in a thread and closed after."""
+        from airflow_provider_huggingface._internal.hub_compat import attach_async_session, new_async_client
+
+        client, session = await asyncio.to_thread(new_async_client, self._client_kwargs())
+        await attach_async_session(client, session)
+        async with client:
+            yield client
+
     # --- what a chat sends
 
     def prepare_chat(
@@ -252,6 +266,8 @@ class HuggingFaceHook(BaseHook):
         reask_log: TaskLog | None = None,
         report: bool = True,
         on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
+        lineage: LineageFacts | None = None,
+        spans: SpanBudget | None = None,
         one_model: bool = False,
     ) -> ChatSession:
         """What the calls of one task share: the models to ask in turn (the request's, then
@@ -263,6 +279,8 @@ class HuggingFaceHook(BaseHook):
             ``max_total_tokens`` (see :class:`airflow_provider_huggingface._internal.budget.Budget`).
         :param log: where the calls' lines go (default: this hook's log); ``retry_log`` and
             ``reask_log``, if given, take the retry and the re-ask lines.
+        :param lineage: the task's OpenLineage facts, told of each call.
+        :param spans: the bounded spans of many calls (a batch's); else a span per call.
         :param one_model: the first model that answers answers every later call (an embedding task's
             vectors must all come from one model).
         """
@@ -281,6 +299,8 @@ class HuggingFaceHook(BaseHook):
             validate_model=validate_model,
             report=report,
             on_failure=on_failure,
+            lineage=lineage,
+            spans=spans,
         )
 
     def resolve_request(self, request: R, session: ChatSession) -> R:
@@ -336,16 +356,13 @@ class HuggingFaceHook(BaseHook):
         from airflow_provider_huggingface._internal.chat_flow import chat_steps
         from airflow_provider_huggingface._internal.steps import drive
 
-        request = request or self.prepare_chat(**prompt)
-        session = session or self.chat_session(
-            request,
-            fallback_models=fallback_models,
-            validate_model=validate_model,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
+        request, session = self._call_of(
+            request, session, prompt, fallback_models, validate_model, max_calls, max_total_tokens
         )
         started = time.monotonic()
-        answered, result = drive(chat_steps(request, session, self, stream=stream), self.send_request)
+        answered, result = drive(
+            chat_steps(request, session, self, stream=stream), lambda ask: self.send_request(ask, session)
+        )
         if session.report:
             self.report(answered, result, time.monotonic() - started)
         return result
@@ -373,13 +390,8 @@ class HuggingFaceHook(BaseHook):
         from airflow_provider_huggingface._internal.steps import adrive
 
         await self.aget_settings()
-        request = request or self.prepare_chat(**prompt)
-        session = session or self.chat_session(
-            request,
-            fallback_models=fallback_models,
-            validate_model=validate_model,
-            max_calls=max_calls,
-            max_total_tokens=max_total_tokens,
+        request, session = self._call_of(
+            request, session, prompt, fallback_models, validate_model, max_calls, max_total_tokens
         )
         if client is None:
             async with current_pool().lease(self.settings.conn_id, self._client_kwargs()) as shared:
@@ -388,12 +400,15 @@ class HuggingFaceHook(BaseHook):
 
         async def perform(ask: Ask) -> ChatResult:
             from airflow_provider_huggingface._internal.chat import completion_result
+            from airflow_provider_huggingface._internal.hub_compat import noting_served_by
 
-            async with gate:
-                output = await client.chat_completion(
-                    ask.request.messages, model=ask.request.model, **ask.request.generation
-                )
-            return completion_result(output, ask.request.model)
+            request = ask.request
+            async with self.call_span(request, session) as span, gate:
+                with noting_served_by() as served_by:
+                    output = await client.chat_completion(
+                        request.messages, model=request.model, **request.generation
+                    )
+                return self.answered(completion_result(output, request.model), served_by, span)
 
         started = time.monotonic()
         answered, result = await adrive(chat_steps(request, session, self), perform)
@@ -401,29 +416,86 @@ class HuggingFaceHook(BaseHook):
             self.report(answered, result, time.monotonic() - started)
         return result
 
-    def send_request(self, ask: Ask | Embed) -> Any:
+    def _call_of(
+        self,
+        request: ChatRequest | None,
+        session: ChatSession | None,
+        prompt: dict[str, Any],
+        fallback_models: Sequence[str] | None,
+        validate_model: bool,
+        max_calls: int | None,
+        max_total_tokens: int | None,
+    ) -> tuple[ChatRequest, ChatSession]:
+        """The request and session of a ``chat``/``achat`` call: as given, else built from its arguments."""
+        request = request or self.prepare_chat(**prompt)
+        session = session or self.chat_session(
+            request,
+            fallback_models=fallback_models,
+            validate_model=validate_model,
+            max_calls=max_calls,
+            max_total_tokens=max_total_tokens,
+        )
+        return request, session
+
+    def send_request(self, ask: Ask | Embed, session: ChatSession | None = None) -> Any:
         """Send one request step of the chat or embedding steps, once, in this thread: a chat streamed
         into the log, or whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
         from airflow_provider_huggingface._internal.chat_flow import Ask
+        from airflow_provider_huggingface._internal.hub_compat import noting_served_by, watched_sync_session
 
         if not isinstance(ask, Ask):
             from airflow_provider_huggingface._internal.embedding import send
 
             return send(self.client, ask.request, self.settings)
         request = ask.request
-        if ask.stream:
-            # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
-            chunks = self.client.chat_completion(  # type: ignore[call-overload]
-                request.messages,
-                model=request.model,
-                stream=True,
-                stream_options={"include_usage": True},
-                **request.generation,
-            )
-            return stream_result(chunks, request.model, self.log)
-        output = self.client.chat_completion(request.messages, model=request.model, **request.generation)
-        return completion_result(output, request.model)
+        watched_sync_session()
+        with self.call_span(request, session) as span, noting_served_by() as served_by:
+            if ask.stream:
+                # stream_options as a dict: huggingface_hub accepts it, though typed as its own dataclass.
+                chunks = self.client.chat_completion(  # type: ignore[call-overload]
+                    request.messages,
+                    model=request.model,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **request.generation,
+                )
+                result = stream_result(chunks, request.model, self.log)
+            else:
+                output = self.client.chat_completion(
+                    request.messages, model=request.model, **request.generation
+                )
+                result = completion_result(output, request.model)
+            return self.answered(result, served_by, span)
+
+    def call_span(self, request: ChatRequest, session: ChatSession | None) -> Any:
+        """The OpenTelemetry span of one request (a no-op when tracing is off): the session's bounded
+        spans for a batch, else a span of its own."""
+        from airflow_provider_huggingface.observability.tracing import genai_provider_name, model_call_span
+
+        if session is not None and session.spans is not None:
+            return session.spans.call(model=request.model)
+        settings = self.settings
+        provider = genai_provider_name(requested=None if settings.base_url else settings.provider)
+        return model_call_span("chat", model=request.model, provider=provider, server=settings.base_url)
+
+    def answered(self, result: ChatResult, served_by: list[str], span: Any) -> ChatResult:
+        """A reply, with the inference provider that served it (the router's header, else the one the
+        connection names) and its figures on the call's span."""
+        settings = self.settings
+        named = None if settings.base_url or settings.provider == "auto" else settings.provider
+        provider = served_by[-1] if served_by else named
+        if provider:
+            result["provider"] = provider
+        usage = result["usage"]
+        span.record(
+            response_model=result["model"],
+            input_tokens=usage["prompt_tokens"] if usage else None,
+            output_tokens=usage["completion_tokens"] if usage else None,
+            finish_reasons=[result["finish_reason"]] if result["finish_reason"] else None,
+            provider=served_by[-1] if served_by else None,
+        )
+        return result
 
     def report(self, request: Any, result: Any, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""
@@ -438,9 +510,12 @@ class HuggingFaceHook(BaseHook):
                 seconds,
             )
             return
+        served = f", served by {result['provider']}" if result.get("provider") else ""
         self.log.info(
-            "Chat: %s -> finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
+            "Chat: %s -> %s%s, finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
             request,
+            result["model"] or "(the endpoint's own model)",
+            served,
             result["finish_reason"],
             usage["prompt_tokens"] if usage else "n/a",
             usage["completion_tokens"] if usage else "n/a",

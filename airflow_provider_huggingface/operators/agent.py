@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_huggingface._internal.validation import COUNT, check_number
-from airflow_provider_huggingface.exceptions import ConfigurationError
+from airflow_provider_huggingface.exceptions import ConfigurationError, HuggingFacePermanentError
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Generator, Sequence
     from datetime import timedelta
 
     from airflow.sdk import Context
@@ -151,29 +152,41 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
 
     def run_agent(self, context: Context, journal: Journal) -> AgentResult:
         """Drive the loop: replayed from ``journal``, then on until an answer, a deferral or a review."""
+        from airflow_provider_huggingface._internal.error_mapping import redact
         from airflow_provider_huggingface._internal.steps import drive
+
+        steps, session = self._steps(context, journal)
+        try:
+            result = drive(steps, lambda step: self._perform(step, context, session, journal))
+        except HuggingFacePermanentError:
+            journal.finish()  # no retry will replay it; a task cleared and run again starts anew
+            raise
+        journal.finish()
+        # Tool results reach the model with secrets removed; its answer and the arguments it gave are
+        # held to the same rule (a model may echo what it saw).
+        result = json.loads(redact(json.dumps(result), (self.hook.settings.token,)))
+        self.publish_model(context, result["model"])
+        if journal.replayed:
+            replayed = "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone."
+            self.log.info(replayed, journal.replayed)
+        self.log.info("Agent answered after %d tool call(s).", len(result["steps"]))
+        return result
+
+    def _steps(
+        self, context: Context, journal: Journal
+    ) -> tuple[Generator[Any, Any, AgentResult], ChatSession]:
         from airflow_provider_huggingface.agents.loop import agent_steps
 
         hook = self.hook
-        prompt = self.chat_prompt(context)
-        request = hook.prepare_chat(**prompt, **self.chat_settings)
+        request = hook.prepare_chat(**self.chat_prompt(context), **self.chat_settings)
         session = hook.chat_session(
             request,
             fallback_models=self.fallback_models,
             validate_model=self.validate_model,
+            lineage=self.begin_lineage(),
             **self.budget_settings,
         )
-        result = drive(
-            agent_steps(request, session, hook, self.plan(), journal),
-            lambda step: self._perform(step, context, session, journal),
-        )
-        if journal.replayed:
-            self.log.info(
-                "Resumed: %d finished step(s) of an earlier try or turn were replayed, not redone.",
-                journal.replayed,
-            )
-        self.log.info("Agent answered after %d tool call(s).", len(result["steps"]))
-        return result
+        return agent_steps(request, session, hook, self.plan(), journal), session
 
     def _perform(self, step: Any, context: Context, session: ChatSession, journal: Journal) -> Any:
         import time
@@ -186,7 +199,7 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
             if self.deferrable:
                 self._defer_turn(step.request, session, journal)
             started = time.monotonic()
-            result = self.hook.send_request(step)
+            result = self.hook.send_request(step, session)
             self.hook.report(step.request, result, time.monotonic() - started)
             return result
         if isinstance(step, RunTool):
@@ -204,47 +217,45 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
             )
             return outcome
         if isinstance(step, Review):
+            import dataclasses
+
+            from airflow_provider_huggingface._internal.error_mapping import redact
             from airflow_provider_huggingface.agents import review
 
-            self.log.info(
-                "Waiting for a person's review of %s.", step.call.name if step.call else "the answer"
+            if step.text is not None:  # the answer under review reaches the log and XCom: no token in it
+                step = dataclasses.replace(step, text=redact(step.text, (self.hook.settings.token,)))
+            # The request in the UI is worded for any step (see review.py): the log says which one.
+            under_review = (
+                f"{step.call.name} with {step.call.arguments}" if step.call else f"the answer: {step.text}"
             )
+            self.log.info("Waiting for a person's review of %s.", under_review)
             review.ask(
-                context,
-                step,
-                task_id=self.task_id,
-                timeout=self.review_timeout,
-                resume=self._resume(journal, {"kind": "review", "key": step.key}),
+                context, step, task_id=self.task_id, timeout=self.review_timeout, resume=self._resume(journal)
             )
         raise TypeError(f"unknown step {step!r}")
 
     def _defer_turn(self, request: ChatRequest, session: ChatSession, journal: Journal) -> NoReturn:
-        from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
-
-        budget = session.budget
-        left_calls = None if budget.max_calls is None else budget.max_calls - budget.calls + 1  # this one
-        left_tokens = budget.tokens_left()
         self.log.info("Deferring the agent's turn to the triggerer: %s", request)
         self.defer(
-            trigger=HuggingFaceChatTrigger(
-                hf_conn_id=self.hf_conn_id,
-                model=request.model,
-                messages=request.messages,
-                generation=request.generation,
-                fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
-                max_calls=left_calls,
-                max_total_tokens=left_tokens if left_tokens is None else max(left_tokens, 1),
-                reader=request.reader,
-            ),
+            trigger=self._turn_trigger(request, session, journal),
             method_name="execute_complete",
-            kwargs=self._resume(journal, {"kind": "reply", "key": request.digest}),
+            kwargs=self._resume(journal),
             timeout=self.execution_timeout,
         )
 
-    def _resume(self, journal: Journal, pending: dict[str, Any]) -> dict[str, Any]:
-        """What a resumed task gets back (``next_kwargs``): the step it waited for and, where no task
-        state store keeps the journal, the journal itself."""
-        kwargs = {**(self.resume_kwargs() or {}), "pending": pending}
+    def _turn_trigger(self, request: ChatRequest, session: ChatSession, journal: Journal) -> Any:
+        from airflow_provider_huggingface.triggers.huggingface import HuggingFaceChatTrigger
+
+        # The steps admitted this turn to the budget before handing it over: the trigger sends it.
+        trigger = HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session, admitted=True)
+        if not journal.durable:
+            trigger.carry = journal.events  # back in the event, wherever next_kwargs are not
+        return trigger
+
+    def _resume(self, journal: Journal) -> dict[str, Any]:
+        """What a resumed task gets back (``next_kwargs``): where no task state store keeps the
+        journal, the journal itself."""
+        kwargs = dict(self.resume_kwargs() or {})
         if not journal.durable:
             kwargs["journal"] = journal.events
         return kwargs
@@ -252,32 +263,38 @@ class HuggingFaceAgentOperator(HuggingFaceChatOperator):
     def execute_complete(  # type: ignore[override]  # its own XCom
         self, context: Context, event: dict[str, Any], **resume: Any
     ) -> AgentResult:
-        """Resume after a deferred turn or a review: record what came back, then go on."""
-        from airflow_provider_huggingface.agents.journal import Journal
+        """Resume after a deferred turn or a review: record what came back, then go on.
 
-        record = Journal.of_task(context, carried=resume.get("journal"))
-        pending = resume.get("pending")
-        if pending is None:
-            raise ConfigurationError(
-                "The agent resumed without knowing what it waited for; clear the task to run it again."
-            )
-        if pending["kind"] == "reply":
+        What the task waited for is found by replaying the journal up to its first step not done:
+        a model turn (the trigger's event is its reply) or a review (the event is the person's answer).
+        """
+        import dataclasses
+
+        from airflow_provider_huggingface._internal.chat_flow import Ask
+        from airflow_provider_huggingface._internal.steps import first_request
+        from airflow_provider_huggingface.agents.journal import Journal
+        from airflow_provider_huggingface.agents.loop import Review
+
+        journal = Journal.of_task(context, carried=resume.get("journal") or event.get("carry"))
+        steps, _ = self._steps(context, Journal(journal.events))  # a copy: the dry run records nothing
+        waited = first_request(steps)
+        if isinstance(waited, Ask) and "status" in event:
             from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
             if event.get("status") != "success":
                 raise error_from_event(event)
-            record.add("reply", pending["key"], event["result"])
-        else:
-            import dataclasses
-
+            journal.add("reply", waited.request.digest, event["result"])
+        elif isinstance(waited, Review) and "status" not in event:
             from airflow_provider_huggingface.agents import review
 
             decision = review.decision(event)
-            self.log.info(
-                "Review by %s: %s%s",
-                decision.by or "a person",
-                "approved" if decision.approved else "rejected",
-                f" ({decision.comment})" if decision.comment else "",
+            verdict = "approved" if decision.approved else "rejected"
+            comment = f" ({decision.comment})" if decision.comment else ""
+            self.log.info("Review by %s: %s%s", decision.by or "a person", verdict, comment)
+            journal.add("review", waited.key, dataclasses.asdict(decision))
+        else:
+            raise ConfigurationError(
+                "The agent resumed, but its journal does not lead to what it waited for (it was changed or "
+                "lost): clear the task to run it again."
             )
-            record.add("review", pending["key"], dataclasses.asdict(decision))
-        return self.run_agent(context, record)
+        return self.run_agent(context, journal)

@@ -13,9 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import BaseOperator
 from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+from airflow_provider_huggingface.links.huggingface import HuggingFaceModelLink
+from airflow_provider_huggingface.observability.lineage import OpenLineageMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_provider_huggingface.observability.lineage import LineageFacts
 
 PROMPT_FIELDS = ("user_prompt", "system_prompt", "messages")
 # The Jinja fields every chat operator shares: the model, the connection and the generation settings.
@@ -32,9 +38,12 @@ SETTINGS_FIELDS = (
 )
 
 
-class HuggingFaceBaseOperator(BaseOperator):
+class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
     """What every Hugging Face operator takes: the connection, the model, and what to do when the
-    model cannot answer.
+    model cannot answer; and what every one shows: a link to the model that answered (or the
+    endpoint) on the task's page, and, with Airflow's OpenLineage provider installed, lineage (the
+    files read and written, the model as a dataset, a run facet with the model that answered, the
+    provider that served, the prompt templates' hash, tokens and calls; never a prompt or a reply).
 
     :param model: a model id (``owner/name``); default: the connection's ``default_model``, else the
         provider's default. On an endpoint connection, any name the server accepts.
@@ -44,9 +53,14 @@ class HuggingFaceBaseOperator(BaseOperator):
         or a bad request never moves to another model. The XCom's ``model`` says which one answered.
     :param validate_model: on the router, ask the Hub first whether the model exists, is accessible
         and can serve the task (cached per process); ``False`` skips that check.
+    :param lineage_prompt_text: put the prompt templates' text (as written in the DAG file, never
+        rendered with data) in the OpenLineage run facet; by default only their hash is there.
     """
 
     ui_color = "#ffd21e"
+    operator_extra_links = (HuggingFaceModelLink(),)
+    #: What the OpenLineage run facet calls this operator's calls.
+    lineage_operation = "chat"
 
     def __init__(
         self,
@@ -55,6 +69,7 @@ class HuggingFaceBaseOperator(BaseOperator):
         hf_conn_id: str = HuggingFaceHook.default_conn_name,
         fallback_models: list[str] | None = None,
         validate_model: bool = True,
+        lineage_prompt_text: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -62,10 +77,50 @@ class HuggingFaceBaseOperator(BaseOperator):
         self.hf_conn_id = hf_conn_id
         self.fallback_models = fallback_models
         self.validate_model = validate_model
+        self.lineage_prompt_text = lineage_prompt_text
 
     @cached_property
     def hook(self) -> HuggingFaceHook:
         return HuggingFaceHook(hf_conn_id=self.hf_conn_id)
+
+    # --- what the task shows of its calls: lineage and the model link
+
+    def lineage_templates(self) -> dict[str, Any]:
+        """The prompt templates as written in the DAG file (their hash is the prompt version)."""
+        return {}
+
+    def lineage_locations(self) -> tuple[list[Any], list[Any]]:
+        """The files this task reads and writes, as rendered."""
+        return [], []
+
+    def begin_lineage(self) -> LineageFacts:
+        """The task's lineage facts, with what is known before any call (rendered fields, connection)."""
+        facts = self.lineage_facts
+        facts.operation = self.lineage_operation
+        facts.model_requested = self.model if isinstance(self.model, str) else None
+        facts.inputs, facts.outputs = self.lineage_locations()
+        templates = self.lineage_templates()
+        if templates:
+            facts.set_prompts(templates, include_text=self.lineage_prompt_text)
+        try:
+            settings = self.hook.settings
+        except Exception:  # a bad connection is reported by execute(); lineage says what it can
+            return facts
+        facts.endpoint = settings.base_url
+        facts.inference_provider = None if settings.base_url else settings.provider
+        facts.model_requested = settings.resolve_model(facts.model_requested)
+        return facts
+
+    def lineage_facts_at_start(self) -> LineageFacts:
+        return self.begin_lineage()
+
+    def publish_model(self, context: Context, model: str | None) -> None:
+        """Keep what the model link shows: the model that answered, or the endpoint. A link is never
+        worth failing a task for: a failure to keep it is logged."""
+        try:
+            HuggingFaceModelLink.persist(context, model=model, endpoint=self.hook.settings.base_url)
+        except Exception as exc:
+            self.log.warning("The model link could not be kept: %s: %s", type(exc).__name__, exc)
 
 
 class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
@@ -126,6 +181,29 @@ class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
 
+    #: Fields rendered with Handlebars (or kept as written), never with Jinja.
+    handlebars_fields: tuple[str, ...] = PROMPT_FIELDS
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: Any,
+        seen_oids: set[int],
+    ) -> None:
+        # The one place both an operator and an unmapped instance of a mapped one render their
+        # fields: Jinja for the settings, then (after_jinja) what the operator does with its prompts.
+        if parent is not self:
+            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        jinja_fields = [name for name in template_fields if name not in self.handlebars_fields]
+        super()._do_render_template_fields(parent, jinja_fields, context, jinja_env, seen_oids)
+        self.after_jinja(context)
+
+    def after_jinja(self, context: Context) -> None:
+        """Called once the Jinja fields are rendered: the chat operator renders its prompts here."""
+
     @property
     def chat_settings(self) -> dict[str, Any]:
         """The model and generation settings as the hook takes them (rendered by now: a Jinja string
@@ -141,6 +219,16 @@ class HuggingFaceChatBaseOperator(HuggingFaceBaseOperator):
             "stop": self.stop,
             "seed": from_template(self.seed, whole),
             "response_format": self.response_format,
+        }
+
+    def lineage_templates(self) -> dict[str, Any]:
+        written = self.__dict__.get("_templates_as_written")
+        if written is not None:
+            return written
+        return {
+            field: getattr(self, field)
+            for field in PROMPT_FIELDS
+            if isinstance(getattr(self, field), str | list)
         }
 
     @property

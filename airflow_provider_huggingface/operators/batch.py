@@ -14,7 +14,7 @@ from airflow_provider_huggingface.operators.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
 
 # A DAG file imports this module at every parse: the batch package is imported when a task runs.
-_AS_WRITTEN = (*PROMPT_FIELDS, "prompts_sent")
 
 
 class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
@@ -115,7 +114,9 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         "messages": "json",
         "prompts_sent": "json",
     }
-    overwrite_rtif_after_execution = True  # prompts_sent is known once the requests are built
+    # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
+    # upstream task's messages must reach the request builder unresolved, as data.
+    handlebars_fields = (*PROMPT_FIELDS, "prompts_sent")
     #: Seconds between two progress lines in the task log.
     progress_interval: float = 5.0
 
@@ -140,19 +141,23 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         self.max_failed_fraction = float(max_failed_fraction)
         self.prompts_sent: list[list[dict[str, Any]]] | None = None
 
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # The prompts are Handlebars templates of each input: Jinja would erase their {{item}}, and an
-        # upstream task's messages must reach the request builder unresolved, as data.
-        if parent is self:
-            template_fields = [name for name in template_fields if name not in _AS_WRITTEN]
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+    def after_jinja(self, context: Context) -> None:
+        # The first inputs' prompts, built when the fields are rendered so that the stored rendered
+        # fields show them: inputs in memory only (a file is read when the task runs, once per pass).
+        # A mistake here is left for execute() to report, with its fix.
+        import contextlib
+        import itertools
+
+        from airflow_provider_huggingface.batch.inputs import ListInputs, open_inputs
+        from airflow_provider_huggingface.batch.requests import EXAMPLES
+
+        with contextlib.suppress(Exception):
+            inputs = open_inputs(self.inputs)
+            if isinstance(inputs, ListInputs):
+                build = self.request_builder(context, self.hook)
+                for index, item in enumerate(itertools.islice(inputs, EXAMPLES)):
+                    build(index, item)
+                self.prompts_sent = build.examples
 
     @property
     def settings(self) -> BatchSettings:
@@ -164,6 +169,18 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             max_failed_fraction=self.max_failed_fraction,
             progress_interval=self.progress_interval,
         )
+
+    def lineage_locations(self) -> tuple[list[Any], list[Any]]:
+        import os
+
+        from airflow.sdk import ObjectStoragePath
+
+        inputs = self.inputs
+        is_file = isinstance(inputs, ObjectStoragePath | os.PathLike) or (
+            isinstance(inputs, str) and "://" in inputs
+        )
+        outputs = [] if self.output_path in (None, "") else [self.output_path]
+        return ([inputs] if is_file else []), outputs
 
     def reply_file(self, context: Context) -> ReplyFile | StateStoreReplies | None:
         """Where this task instance's replies are kept for its next try: a file under ``output_path``,
@@ -199,10 +216,14 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface.batch.inputs import open_inputs
         from airflow_provider_huggingface.batch.runner import run_batch
+        from airflow_provider_huggingface.observability.tracing import SpanBudget
 
         settings = self.settings  # checked before anything is read or sent
         budget = Budget.checked(**self.budget_settings)
         hook = self.hook
+
+        facts = self.begin_lineage()
+        spans = SpanBudget(model=facts.model_requested, server=hook.settings.base_url)
 
         def session_of(
             first: ChatRequest, *, calls: int, usage: TokenUsage | None, **logs: Any
@@ -211,6 +232,8 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
                 first,
                 fallback_models=self.fallback_models,
                 validate_model=self.validate_model,
+                lineage=facts,
+                spans=spans,
                 budget=Budget(
                     max_calls=budget.max_calls,
                     max_total_tokens=budget.max_total_tokens,
@@ -221,17 +244,19 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
             )
 
         build = self.request_builder(context, hook)
-        self.prompts_sent = build.examples  # filled as the requests are built, before any call
-        return run_batch(
-            hook=hook,
-            inputs=open_inputs(self.inputs),
-            build=build,
-            replies=self.reply_file(context),
-            settings=settings,
-            session_of=session_of,
-            log=self.log,
-            push_partial=lambda summary: self._push_partial(context, summary),
-        )
+        with spans:
+            summary = run_batch(
+                hook=hook,
+                inputs=open_inputs(self.inputs),
+                build=build,
+                replies=self.reply_file(context),
+                settings=settings,
+                session_of=session_of,
+                log=self.log,
+                push_partial=lambda summary: self._push_partial(context, summary),
+            )
+        self.publish_model(context, facts.models_used[-1] if facts.models_used else facts.model_requested)
+        return summary
 
     def _push_partial(self, context: Context, summary: dict[str, Any]) -> None:
         context["ti"].xcom_push(key="partial_results", value=summary)

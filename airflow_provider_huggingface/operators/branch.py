@@ -245,6 +245,7 @@ class HuggingFaceBranchOperator(HuggingFaceChatOperator, BranchMixIn):
             "model": result.get("model"),
             "usage": result.get("usage"),
         }
+        self.publish_model(context, decision["model"])
         if self.do_xcom_push:
             # do_branch raises to skip tasks, so the return value would never reach XCom.
             context["ti"].xcom_push(key="return_value", value=decision)

@@ -15,7 +15,7 @@ from airflow_provider_huggingface.operators.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
@@ -82,21 +82,7 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         self.deferrable = deferrable
         self._prompts_rendered = False
 
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: Any,
-        seen_oids: set[int],
-    ) -> None:
-        # The one place both an operator and an unmapped instance of a mapped one render their
-        # fields: Jinja for the settings, then Handlebars for the prompts, at the same moment.
-        if parent is not self:
-            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-            return
-        jinja_fields = [name for name in template_fields if name not in PROMPT_FIELDS]
-        super()._do_render_template_fields(parent, jinja_fields, context, jinja_env, seen_oids)
+    def after_jinja(self, context: Context) -> None:
         # Reading the connection registers its token with Airflow's secrets masker before the
         # rendered prompts are stored, so that a token pasted into a prompt is masked there too.
         # A bad connection is reported by execute(), with the other request checks.
@@ -122,6 +108,14 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         from airflow_provider_huggingface.prompts.scope import prompt_scope
 
         runtime = _mapped_at_run_time(self, getattr(context["ti"], "map_index", None))
+        # The templates as written, before rendering: their hash is the prompt version lineage reports.
+        self.__dict__["_templates_as_written"] = {
+            field: value
+            for field in PROMPT_FIELDS
+            if isinstance(value := getattr(self, field), str | list)
+            and field not in runtime
+            and (field != "user_prompt" or self.user_prompt_is_template)
+        }
         scope = None
         for field in PROMPT_FIELDS:
             value = getattr(self, field)
@@ -162,11 +156,14 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
             request,
             fallback_models=self.fallback_models,
             validate_model=self.validate_model,
+            lineage=self.begin_lineage(),
             **self.budget_settings,
         )
         if self.deferrable:
             self.defer_chat(request, session)
-        return hook.chat(request, stream=self.stream, session=session)
+        result = hook.chat(request, stream=self.stream, session=session)
+        self.publish_model(context, result["model"])
+        return result
 
     def defer_chat(self, request: ChatRequest, session: ChatSession) -> NoReturn:
         """Check the model here, as the synchronous path does, then hand the request to the triggerer."""
@@ -179,18 +176,8 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         # A model the Hub says cannot chat moves to the next one here, as on the synchronous path.
         request = self.hook.resolve_request(request, session)
         self.log.info("Deferring chat to the triggerer: %s", request)
-        budget = session.budget
         self.defer(
-            trigger=HuggingFaceChatTrigger(
-                hf_conn_id=self.hf_conn_id,
-                model=request.model,
-                messages=request.messages,
-                generation=request.generation,
-                fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
-                max_calls=budget.max_calls,
-                max_total_tokens=budget.max_total_tokens,
-                reader=request.reader,
-            ),
+            trigger=HuggingFaceChatTrigger.for_request(self.hf_conn_id, request, session),
             method_name="execute_complete",
             kwargs=self.resume_kwargs(),
             # The sync path is bounded by execution_timeout; a deferred call would otherwise not be.
@@ -206,8 +193,19 @@ class HuggingFaceChatOperator(HuggingFaceChatBaseOperator):
         """Resume after the trigger: return its result, or raise the error it carried."""
         from airflow_provider_huggingface.triggers.huggingface import error_from_event
 
+        facts = self.begin_lineage()  # a fresh operator: what the triggerer did is in the event
         if event.get("status") == "success":
-            return event["result"]
+            result = event["result"]
+            usage = result.get("usage")
+            facts.record_call(
+                model=result.get("model"),
+                provider=result.get("provider"),
+                input_tokens=usage["prompt_tokens"] if usage else None,
+                output_tokens=usage["completion_tokens"] if usage else None,
+            )
+            self.publish_model(context, result.get("model"))
+            return result
+        facts.record_call(failed=True)
         raise error_from_event(event)
 
 

@@ -14,6 +14,9 @@ from airflow_provider_huggingface.exceptions import HuggingFaceError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow_provider_huggingface._internal.chat import ChatRequest
+    from airflow_provider_huggingface._internal.chat_flow import ChatSession
+
 
 class HuggingFaceChatTrigger(BaseTrigger):
     """Send one checked chat request and fire one event with its result or its error.
@@ -36,6 +39,9 @@ class HuggingFaceChatTrigger(BaseTrigger):
         (what the worker's checks used is already deducted).
     :param max_total_tokens: the most tokens the call may use, its structured-output re-ask included.
     :param reader: how a JSON reply is read (see ``ChatRequest.reader``).
+    :param carry: plain JSON handed back in the event, untouched (an agent's journal: a resumed task
+        gets it even where the deferral's kwargs are not handed back, as under ``dag.test()`` before
+        Airflow 3.3).
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
         max_calls: int | None = None,
         max_total_tokens: int | None = None,
         reader: str = "json",
+        carry: Any = None,
     ) -> None:
         super().__init__()
         self.hf_conn_id = hf_conn_id
@@ -59,6 +66,27 @@ class HuggingFaceChatTrigger(BaseTrigger):
         self.max_calls = max_calls
         self.max_total_tokens = max_total_tokens
         self.reader = reader
+        self.carry = carry
+
+    @classmethod
+    def for_request(
+        cls, hf_conn_id: str, request: ChatRequest, session: ChatSession, *, admitted: bool = False
+    ) -> HuggingFaceChatTrigger:
+        """The trigger that sends ``request`` with what is left of the session: the models not yet
+        skipped, and the budget not yet spent (``admitted``: this request is counted in it already)."""
+        budget = session.budget
+        calls_left = None if budget.max_calls is None else budget.max_calls - budget.calls + admitted
+        tokens_left = budget.tokens_left()
+        return cls(
+            hf_conn_id=hf_conn_id,
+            model=request.model,
+            messages=request.messages,
+            generation=request.generation,
+            fallback_models=[m for m in session.fallback.candidates(request.model)[1:] if m is not None],
+            max_calls=calls_left,
+            max_total_tokens=None if tokens_left is None else max(tokens_left, 1),
+            reader=request.reader,
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -72,6 +100,7 @@ class HuggingFaceChatTrigger(BaseTrigger):
                 "max_calls": self.max_calls,
                 "max_total_tokens": self.max_total_tokens,
                 "reader": self.reader,
+                "carry": self.carry,
             },
         )
 
@@ -129,7 +158,8 @@ class HuggingFaceChatTrigger(BaseTrigger):
             # achat raises mapped errors already; anything else goes through the same one mapper.
             yield TriggerEvent(error_event(hook.map_error(exc, model=self.model)))
             return
-        yield TriggerEvent({"status": "success", "result": result})
+        event = {"status": "success", "result": result}
+        yield TriggerEvent(event if self.carry is None else {**event, "carry": self.carry})
 
 
 _modules_loaded = threading.Event()

@@ -18,7 +18,7 @@ OPTIONAL_KEYS = set(ChatResult.__optional_keys__)
 def test_chat_result_keys_are_the_documented_xcom_keys():
     documented = {"text", "model", "finish_reason", "usage"}
     assert documented == REQUIRED_KEYS
-    assert {"json", "tool_calls"} == OPTIONAL_KEYS
+    assert {"json", "provider", "tool_calls"} == OPTIONAL_KEYS
     assert TokenUsage.__required_keys__ == {"prompt_tokens", "completion_tokens", "total_tokens"}
 
 
@@ -30,7 +30,7 @@ def test_hook_results_have_exactly_the_chat_result_keys(fake_hf, make_hook, stre
     structured = hook.chat(user_prompt="hi", stream=stream, response_format={"type": "json_object"})
 
     assert set(plain) == REQUIRED_KEYS
-    assert set(structured) == REQUIRED_KEYS | OPTIONAL_KEYS
+    assert set(structured) == REQUIRED_KEYS | {"json"}  # tool_calls only when tools were offered
     assert structured["json"] == {"a": 1}
     assert set(plain["usage"] or {}) == TokenUsage.__required_keys__
     json.dumps(structured)  # plain JSON, as XCom stores it

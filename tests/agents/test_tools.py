@@ -1,18 +1,15 @@
-"""agents/tools.py: tool schemas from typed, docstringed functions (this module's annotations are
-strings, as in a DAG file with ``from __future__ import annotations``), refusals at parse time, and one
-tool call prepared and run, with every failure an outcome for the model."""
+"""agents/tools.py: a tool built from a function or given as it is, a task's tools= list, and one tool call
+prepared and run, with every failure an outcome for the model (the schemas themselves: test_schema.py)."""
 
 from __future__ import annotations
 
 import json
-import typing
-from dataclasses import dataclass
-from typing import Literal, Optional
 
 import pytest
 from huggingface_hub import ChatCompletionOutputFunctionDefinition, ChatCompletionOutputToolCall
 
 from airflow_provider_huggingface._internal.airflow_compat import AirflowFailException
+from airflow_provider_huggingface.agents.schema import describe_function
 from airflow_provider_huggingface.agents.tools import (
     MAX_RESULT_CHARS,
     PreparedCall,
@@ -24,130 +21,21 @@ from airflow_provider_huggingface.agents.tools import (
     run,
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError
+from tests.agents.sample_tools import lookup_order, refund
 
 TOKEN = "hf_" + "Q" * 34
 
 
-def lookup_order(order_id: int, include_items: bool = False) -> dict:
-    """Look an order up by its number.
-
-    Returns the order's status and total. This paragraph is not part of the description.
-
-    :param order_id: the order's number, as the customer
-        wrote it.
-    :param include_items: also list the order's items.
-    :return: the order.
-    """
-    return {"order_id": order_id, "status": "shipped", "items": ["mug"] if include_items else None}
-
-
-def refund(
-    order_id: int,
-    amount: float,
-    reason: Literal["damaged", "late", "other"],
-    note: str | None = None,
-    currency: Optional[str] = "EUR",  # noqa: UP045 (the typing spelling is what is under test)
-    tags: list[str] | None = None,
-    priority: Literal[1, 2, 3] = 2,
-) -> str:
-    """Refund an order, in part or in full.
-
-    :param str order_id: the order's number.
-    :param amount: how much to refund.
-    :param reason: why.
-    """
-    return f"refunded {amount} {currency} on order {order_id} ({reason})"
-
-
-def everything(
-    words: list[str],
-    matrix: list[list[int]],
-    scores: dict[str, float],
-    anything: dict,
-    choice: Literal["a", 1],
-    either: int | str,
-    maybe_either: int | str | None,
-    listed: typing.List[bool],  # noqa: UP006
-) -> None:
-    """Take one of each supported type."""
-
-
-def test_schema_of_a_typed_docstringed_function():
+def test_spec_is_the_openai_chat_format():
     assert Tool.from_function(lookup_order).spec() == {
         "type": "function",
         "function": {
             "name": "lookup_order",
             "description": "Look an order up by its number.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "order_id": {
-                        "description": "the order's number, as the customer wrote it.",
-                        "type": "integer",
-                    },
-                    "include_items": {
-                        "description": "also list the order's items.",
-                        "type": "boolean",
-                        "default": False,
-                    },
-                },
-                "required": ["order_id"],
-                "additionalProperties": False,
-            },
+            "parameters": describe_function(lookup_order)[2],
         },
     }
-
-
-def test_schema_of_literals_and_optional_values():
-    assert Tool.from_function(refund).parameters == {
-        "type": "object",
-        "properties": {
-            "order_id": {"description": "the order's number.", "type": "integer"},
-            "amount": {"description": "how much to refund.", "type": "number"},
-            "reason": {"description": "why.", "type": "string", "enum": ["damaged", "late", "other"]},
-            "note": {"type": ["string", "null"], "default": None},
-            "currency": {"type": ["string", "null"], "default": "EUR"},
-            "tags": {"type": ["array", "null"], "items": {"type": "string"}, "default": None},
-            "priority": {"type": "integer", "enum": [1, 2, 3], "default": 2},
-        },
-        "required": ["order_id", "amount", "reason"],
-        "additionalProperties": False,
-    }
-
-
-def test_schema_of_lists_dicts_and_unions():
-    assert Tool.from_function(everything).parameters["properties"] == {
-        "words": {"type": "array", "items": {"type": "string"}},
-        "matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
-        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
-        "anything": {"type": "object"},
-        "choice": {"enum": ["a", 1]},
-        "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
-        "maybe_either": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
-        "listed": {"type": "array", "items": {"type": "boolean"}},
-    }
-
-
-def test_optional_literal_and_defaults_that_are_not_json():
-    def pick(
-        mode: Literal["fast", "slow"] | None = None,
-        marker: str = "x",
-        when: object = None,  # refused below: object says nothing
-    ) -> None:
-        """Pick."""
-
-    with pytest.raises(ConfigurationError, match="'when'"):
-        Tool.from_function(pick)
-
-    sentinel = object()
-
-    def pick2(mode: Literal["fast", "slow"] | None = None, marker: str = sentinel) -> None:  # type: ignore[assignment]
-        """Pick."""
-
-    assert Tool.from_function(pick2).parameters["properties"] == {
-        "mode": {"type": ["string", "null"], "enum": ["fast", "slow", None], "default": None},
-        "marker": {"type": "string"},  # its default has no JSON form, so the model is not told it
-    }
+    assert Tool.from_function(lookup_order).parameters["required"] == ["order_id"]
 
 
 def test_name_and_description_can_be_given():
@@ -176,129 +64,12 @@ def test_spec_is_a_copy():
     assert "order_id" in tool.spec()["function"]["parameters"]["properties"]
 
 
-# ---------------------------------------------------------------------------------------------
-# Refusals when the DAG file is parsed
+def test_from_function_refuses_what_cannot_be_described():
+    def untyped(order_id) -> None:  # type: ignore[no-untyped-def]
+        """Untyped."""
 
-
-def no_annotation(order_id, note: str) -> None:  # type: ignore[no-untyped-def]
-    """No annotation."""
-
-
-def star_args(*orders: int) -> None:
-    """Star args."""
-
-
-def star_kwargs(order_id: int, **options: str) -> None:
-    """Star kwargs."""
-
-
-def positional_only(order_id: int, /, note: str) -> None:
-    """Positional only."""
-
-
-@dataclass
-class Order:
-    order_id: int
-
-
-def class_instance(order: Order) -> None:
-    """Takes an instance."""
-
-
-def bare_list(order_ids: list) -> None:
-    """A list without item type."""
-
-
-def int_keys(totals: dict[int, float]) -> None:
-    """Keys that JSON cannot have."""
-
-
-def any_value(value: typing.Any) -> None:
-    """Any."""
-
-
-def nested_bad(orders: list[Order] | None = None) -> None:
-    """An unsupported type inside a list."""
-
-
-def stray_param(order_id: int) -> None:
-    """Look up.
-
-    :param order_id: the number.
-    :param orderid: a typo.
-    """
-
-
-def undocumented(order_id: int) -> None:
-    pass
-
-
-@pytest.mark.parametrize(
-    ("function", "parameter", "fix"),
-    [
-        (no_annotation, "'order_id'", "no type annotation"),
-        (star_args, "'orders'", r"\*orders"),
-        (star_kwargs, "'options'", r"\*\*options"),
-        (positional_only, "'order_id'", "Remove the /"),
-        (class_instance, "'order'", "Order has no JSON form"),
-        (bare_list, "'order_ids'", r"list\[str\]"),
-        (int_keys, "'totals'", "dict keys must be str"),
-        (any_value, "'value'", "name the type"),
-        (nested_bad, "'orders'", "Order has no JSON form"),
-    ],
-)
-def test_undescribable_parameters_are_refused_naming_function_parameter_and_fix(function, parameter, fix):
-    with pytest.raises(ConfigurationError, match=fix) as caught:
-        Tool.from_function(function)
-    message = str(caught.value)
-    assert function.__name__ in message
-    assert f"parameter {parameter}" in message
-    assert "Annotate" in message or "Remove" in message or "Replace" in message
-
-
-def test_a_docstring_naming_a_missing_parameter_is_refused():
-    with pytest.raises(ConfigurationError, match=r"stray_param describes :param orderid:"):
-        Tool.from_function(stray_param)
-
-
-def test_a_function_without_docstring_is_refused_unless_described():
-    with pytest.raises(ConfigurationError, match=r"undocumented has no docstring.*description="):
-        Tool.from_function(undocumented)
-    assert (
-        Tool.from_function(undocumented, description="Look an order up.").description == "Look an order up."
-    )
-
-
-@pytest.mark.parametrize("name", ["", "look up", "a" * 65, "lookup.order", "<lambda>", "zé"])
-def test_invalid_tool_names_are_refused(name):
-    with pytest.raises(ConfigurationError, match="not a valid tool name"):
-        Tool.from_function(lookup_order, name=name)
-
-
-def test_a_lambda_needs_a_name():
-    with pytest.raises(ConfigurationError, match=r"'<lambda>'.*pass name="):
-        Tool.from_function(lambda order_id: order_id, description="x")
-
-
-def test_async_functions_are_refused():
-    async def fetch(order_id: int) -> None:
-        """Fetch."""
-
-    with pytest.raises(ConfigurationError, match=r"async function.*plain def"):
-        Tool.from_function(fetch)
-
-
-def test_a_hint_naming_an_undefined_type_is_refused_clearly():
-    # With string annotations, a type defined inside a function is not visible to get_type_hints.
-    @dataclass
-    class Local:
-        x: int
-
-    def uses_local(item: Local) -> None:
-        """Uses a local type."""
-
-    with pytest.raises(ConfigurationError, match="uses_local name something its module does not define"):
-        Tool.from_function(uses_local)
+    with pytest.raises(ConfigurationError, match=r"parameter 'order_id' of tool function .*untyped"):
+        Tool.from_function(untyped)
 
 
 def test_a_tool_given_directly_is_checked():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.processes import (
     stack_env,
     start_core,
     stop_processes,
+    wait_for_pid,
     wait_until_healthy,
 )
 
@@ -60,17 +60,6 @@ def crash_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSta
     finally:
         stop_processes(list(reversed(stack.processes.values())))
         fake.stop()
-
-
-def wait_for_pid(pidfile: Path, stack: AirflowStack, timeout: float = 120.0) -> int:
-    deadline = time.monotonic() + timeout
-    while not pidfile.exists() or not pidfile.read_text():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"the batch task did not start within {timeout:.0f} s\n{stack.diagnostics()}"
-            )
-        time.sleep(0.1)
-    return int(pidfile.read_text())
 
 
 def test_a_batch_killed_halfway_resumes_and_pays_each_reply_once(crash_stack, tmp_path):

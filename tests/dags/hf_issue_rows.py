@@ -1,7 +1,6 @@
-"""The rendering rows of issue 9's table as chat tasks: each prompt as a DAG author writes it.
-
-``ROWS`` maps each task id to its template and what Handlebars 4 makes of it (the value of task
-``v`` in scope); the system prompt of each task is its own id, so that the test can tell the requests apart.
+"""The block rows of issue 9's table in one prompt, over an upstream task's XCom, as a DAG author writes
+it: sent from the worker and deferred. The system prompt of each task is its own id, so that the test can
+tell the requests apart.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOp
 
 VALUES = {
     "xs": [1, 2],
-    "x": True,
-    "data": ["a", "b"],
     "lst": ["a", "b", "c"],
     "items": [{"name": "a"}, {"name": "b"}],
     "none": [],
@@ -21,22 +18,27 @@ VALUES = {
     "y": True,
     "m": {"a": "A", "b": "B"},
     "k": "b",
-    "n": 0,
     "key with space": "spaced",
 }
-ROWS = {
-    "each_lines": ("Items:\n{{#each v.xs}}\n- {{this}}\n{{/each}}", "Items:\n- 1\n- 2\n"),
-    "if_else_lines": ("{{#if v.x}}\nA\n{{else}}\nB\n{{/if}}\n", "A\n"),
-    "literal_true": ("{{#each v.data}}\n{{#if true}}\n{{.}}\n{{/if}}\n{{/each}}\nOK.", "a\nb\nOK."),
-    "tilde": ("W:\n{{#each v.lst~}}\n  - {{this}}\n{{~/each}}\nEND", "W:\n- a- b- cEND"),
-    "section": ("{{#v.items}}[{{name}}]{{/v.items}}", "[a][b]"),
-    "inverted": ("{{#v.none}}x{{/v.none}}{{^v.none}}none{{/v.none}}", "none"),
-    "else_if": ("{{#if v.no}}X{{else if v.y}}Y{{else}}Z{{/if}}", "Y"),
-    "lookup": ("{{lookup v.m v.k}}", "B"),
-    "block_params": ("{{#each v.lst as |x i|}}{{i}}:{{x}} {{/each}}", "0:a 1:b 2:c "),
-    "include_zero": ("{{#if v.n includeZero=true}}zero counts{{else}}no{{/if}}", "zero counts"),
-    "string_literal_path": ('{{#with v}}{{"key with space"}}{{/with}}', "spaced"),
-}
+# Standalone block lines, else if, ~ whitespace control, lookup, block parameters, sections, an inverted
+# section and a string literal path: the values are task ``v``'s XCom.
+TEMPLATE = """Items:
+{{#each v.xs}}
+- {{this}}
+{{/each}}
+{{#if v.no}}
+X
+{{else if v.y}}
+Y
+{{else}}
+Z
+{{/if}}
+W:
+{{#each v.lst~}}
+  - {{this}}
+{{~/each}}
+ {{lookup v.m v.k}} {{#each v.lst as |x i|}}{{i}}:{{x}} {{/each}}
+{{#v.items}}[{{name}}]{{/v.items}}{{^v.none}}none{{/v.none}} {{#with v}}{{"key with space"}}{{/with}}"""
 
 with DAG(dag_id="hf_issue_rows", schedule=None):
 
@@ -45,7 +47,11 @@ with DAG(dag_id="hf_issue_rows", schedule=None):
         return VALUES
 
     values = v()
-    for task_id, (template, _) in ROWS.items():
+    for task_id, deferrable in (("worker", False), ("deferred", True)):
         values >> HuggingFaceChatOperator(
-            task_id=task_id, hf_conn_id="hf_fake", system_prompt=task_id, user_prompt=template
+            task_id=task_id,
+            hf_conn_id="hf_fake",
+            system_prompt=task_id,
+            user_prompt=TEMPLATE,
+            deferrable=deferrable,
         )

@@ -37,6 +37,10 @@ def test_provider_info_declares_the_decorator():
             "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_branch_task",
             "name": "huggingface_branch",
         },
+        {
+            "class-name": "airflow_provider_huggingface.decorators.huggingface.huggingface_agent_task",
+            "name": "huggingface_agent",
+        },
     ]
 
 

@@ -1,11 +1,11 @@
 """A fake of the Hugging Face HTTP API (Hub, router, OpenAI-style chat and embeddings) on real HTTP, with
 fault injection.
 
-Routes: ``POST .../chat/completions`` (JSON or SSE stream), ``POST .../v1/embeddings``,
-``POST /hf-inference/models/{id}/pipeline/feature-extraction`` (the router's feature extraction, see
-:mod:`tests.fakes.embeddings`), ``GET /v1/models``, ``GET /health``, ``GET /api/whoami-v2``,
-``GET /api/models/{id}[/revision/{rev}]``, ``GET /api/tasks`` and ``GET /api/agent-harnesses``; anything
-else is a JSON 404.
+Routes: ``POST .../chat/completions`` (JSON or SSE stream; tool calls: :mod:`tests.fakes.tool_calls`),
+``POST .../v1/embeddings``, ``POST /hf-inference/models/{id}/pipeline/feature-extraction`` (the router's
+feature extraction, see :mod:`tests.fakes.embeddings`), ``GET /v1/models``, ``GET /health``,
+``GET /api/whoami-v2``, ``GET /api/models/{id}[/revision/{rev}]``, ``GET /api/tasks`` and
+``GET /api/agent-harnesses``; anything else is a JSON 404.
 
     with FakeHF() as fake:
         fake.reply = "hi"
@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes import embeddings
+from tests.fakes import embeddings, tool_calls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -577,21 +577,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self) -> None:
         if not self._admitted():
             return
+        fake = self.server.fake
         body = self._rec.body if isinstance(self._rec.body, dict) else {}
-        text, finish = _apply_limits(self._reply_text(), body)
+        refused = tool_calls.refusal(fake.refuse_tools, body)
+        if refused is not None:
+            self._json(*refused)
+            return
+        reply = self._reply()
+        message: dict[str, Any] | None = None
+        if tool_calls.is_tool_reply(reply):
+            message, completion = tool_calls.tool_message(
+                reply, new_id=fake._call_ids, as_object=fake.tool_arguments_as_object
+            )
+            text, finish = "", "tool_calls"
+        else:
+            text, finish = _apply_limits(str(reply), body)
+            completion = _count_words(text)
         model = _answer_model(body)
         prompt = _count_words(" ".join(_message_texts(body.get("messages"))))
-        usage = {"prompt_tokens": prompt, "completion_tokens": _count_words(text)}
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            reported = include_usage and self.server.fake.report_usage
-            self._stream(_chunks(model, text, finish, usage if reported else None))
+            reported = usage if include_usage and fake.report_usage else None
+            if message is None:
+                self._stream(_chunks(model, text, finish, reported))
+            else:
+                self._stream(_delta_chunks(model, list(tool_calls.stream_deltas(message)), finish, reported))
         else:
-            reply = _completion(model, text, finish, usage)
-            if not self.server.fake.report_usage:
-                del reply["usage"]
-            self._json(200, reply)
+            answer = _completion(model, text, finish, usage, message=message)
+            if not fake.report_usage:
+                del answer["usage"]
+            self._json(200, answer)
 
     # ---- embeddings
 
@@ -643,10 +660,15 @@ class _Handler(BaseHTTPRequestHandler):
             one = isinstance(inputs, str) and len(vectors) == 1
             self._json(200, vectors[0] if one else vectors)
 
-    def _reply_text(self) -> str:
+    def _reply(self) -> Any:
+        """``fake.reply`` for this request: text, or a dict that calls tools."""
         reply = self.server.fake.reply
         body = self._rec.body if isinstance(self._rec.body, dict) else {}
-        return reply(body) if callable(reply) else str(reply)
+        return reply(body) if callable(reply) else reply
+
+    def _reply_text(self) -> str:
+        """The reply's text, for the faults that send part of it (a tool-call reply's content, or none)."""
+        return tool_calls.reply_content(self._reply()) or ""
 
     # ---- faults
 
@@ -832,7 +854,10 @@ def _chunk_base(model: str) -> dict[str, Any]:
     }
 
 
-def _completion(model: str, text: str, finish: str, usage: dict[str, int]) -> dict[str, Any]:
+def _completion(
+    model: str, text: str, finish: str, usage: dict[str, int], *, message: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A chat completion whose message is ``text``, or ``message`` when given (a tool-call reply's)."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -842,7 +867,7 @@ def _completion(model: str, text: str, finish: str, usage: dict[str, int]) -> di
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": message or {"role": "assistant", "content": text},
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -853,21 +878,28 @@ def _completion(model: str, text: str, finish: str, usage: dict[str, int]) -> di
 
 def _chunks(model: str, text: str, finish: str | None, usage: dict[str, int] | None) -> list[dict[str, Any]]:
     """Stream chunks TGI-style: one per word, the last one carrying ``finish_reason``."""
-    base = _chunk_base(model)
     pieces = [p for p in _PIECE_SPLIT.split(text) if p] or [""]
+    return _delta_chunks(model, [{"role": "assistant", "content": piece} for piece in pieces], finish, usage)
+
+
+def _delta_chunks(
+    model: str, deltas: list[dict[str, Any]], finish: str | None, usage: dict[str, int] | None
+) -> list[dict[str, Any]]:
+    """One chunk per delta, the last one carrying ``finish_reason``; then the usage chunk, if any."""
+    base = _chunk_base(model)
     chunks = [
         {
             **base,
             "choices": [
                 {
                     "index": 0,
-                    "delta": {"role": "assistant", "content": piece},
+                    "delta": delta,
                     "logprobs": None,
-                    "finish_reason": finish if i == len(pieces) - 1 else None,
+                    "finish_reason": finish if i == len(deltas) - 1 else None,
                 }
             ],
         }
-        for i, piece in enumerate(pieces)
+        for i, delta in enumerate(deltas)
     ]
     if usage is not None:
         chunks.append({**base, "choices": [], "usage": usage})
@@ -880,12 +912,15 @@ def _chunks(model: str, text: str, finish: str | None, usage: dict[str, int] | N
 class FakeHF:
     """The fake Hugging Face API and its thread-safe control surface.
 
-    Knobs (all restored by ``reset()``): ``reply`` (str or ``callable(body) -> str``), ``latency``
+    Knobs (all restored by ``reset()``): ``reply`` (str, or a dict that calls tools, or
+    ``callable(body)`` returning either: see :mod:`tests.fakes.tool_calls`), ``latency``
     (seconds before each chat or embedding answer), ``rate_limit`` (chat and embedding requests per
     sliding second), ``valid_tokens`` (None: any ``hf_`` token, and no token on chat or embeddings),
     ``repo_access`` (tokens that see gated/private repos), ``gate_model_info`` (gated repos answer 401/403
     on model info), ``fault_plan``, ``model_faults`` (a fault per model a chat or embedding call names)
-    and ``models``.
+    and ``models``. Tool calling: ``tool_arguments_as_object`` (a call's arguments as a JSON object, as
+    TGI sends them, instead of JSON text) and ``refuse_tools`` (``"llama.cpp"`` or ``"vllm"``: refuse
+    ``tools`` as that server does without tool calling switched on).
 
     Embedding knobs: ``embedding_dim`` (the vectors' length, default 16; a call's ``dimensions`` may ask
     for fewer), ``embedding_reply`` (a fixed JSON answer, or ``callable(body) -> answer``, e.g. a recorded
@@ -971,7 +1006,10 @@ class FakeHF:
         old.set()
 
     def _clear(self) -> None:
-        self.reply: str | Callable[[dict[str, Any]], str] = DEFAULT_REPLY
+        self.reply: Any = DEFAULT_REPLY  # str | tool-call dict | Callable[[dict], str | dict]
+        self.tool_arguments_as_object = False
+        self.refuse_tools: tool_calls.ToolServer | None = None
+        self._call_ids = tool_calls.CallIds()
         self.report_usage = True  # False: replies without usage, as some servers send
         self.latency: float = 0.0
         self.rate_limit: int | None = None

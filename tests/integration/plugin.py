@@ -4,8 +4,8 @@
 ``airflow api-server``, ``scheduler``, ``dag-processor`` and ``triggerer`` from this interpreter's
 environment with the LocalExecutor (Airflow 3's default, which accepts SQLite), the repository's
 ``example_dags/`` and the tier's own ``tests/integration/dags/`` as its DAGs, no login (every user is
-an admin) and ``huggingface_default`` pointing at a ``FakeHF`` of its own. ``scheduler_stack``
-(function) is the same stack with the fake reset.
+an admin), ``huggingface_default`` pointing at a ``FakeHF`` of its own, and ``orders_db`` (the agent
+example's SQLite file) in its home. ``scheduler_stack`` (function) is the same stack with the fake reset.
 
 Every process writes its own log file under the stack's home; ``AirflowStack.diagnostics()`` gives their
 tails, so a failed assertion explains itself. The fixture fails, never skips, when a process does not
@@ -14,6 +14,7 @@ come up: a scheduler tier that quietly does nothing would hide a provider that c
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,8 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     for dag_file in (*EXAMPLE_DAGS.glob("*.py"), *TIER_DAGS.glob("*.py")):
         shutil.copy(dag_file, dags)
     env = stack_env(home, fake.url, api_port, dags_folder=dags, token=CONNECTION_TOKEN)
+    # The agent example's database: a SQLite file the example DAG's first task fills.
+    env["AIRFLOW_CONN_ORDERS_DB"] = json.dumps({"conn_type": "sqlite", "host": str(home / "orders.db")})
     stack = AirflowStack(url=f"http://127.0.0.1:{api_port}", home=home, fake=fake)
     try:
         migrate_db(airflow, env, home, timeout=MIGRATE_TIMEOUT)

@@ -1,5 +1,6 @@
-"""The ``llama_server`` and ``llama_embedding_server`` fixtures: real llama.cpp servers with the tiny random
-model, one of each per test session (the second serves ``/v1/embeddings`` from the model with mean pooling).
+"""The ``llama_server``, ``llama_embedding_server`` and ``llama_tool_server`` fixtures: real llama.cpp servers
+with the tiny random model, one of each per test session (the second serves ``/v1/embeddings`` from the model
+with mean pooling; the third calls tools, see :func:`llama_tool_server`).
 
 Loaded through ``pytest_plugins`` in tests/conftest.py. When llama-cpp-python is missing or the
 server does not come up, every test that asks for the fixture fails with the reason: a silent skip
@@ -15,7 +16,7 @@ import gguf
 import pytest
 
 from dev.llama_server import N_CTX, LlamaServerError, start_llama_server
-from dev.tiny_gguf import write_tiny_gguf
+from dev.tiny_gguf import N_CTX_TRAIN, write_tiny_gguf
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,15 +24,16 @@ if TYPE_CHECKING:
 
     from dev.llama_server import LlamaServer
 
-
-# The retrieval example's answer holds four chunks of about 500 characters: more than 512 tokens.
-CHAT_CONTEXT = 2048
+# The tool server's context: tool descriptions cost a few hundred tokens each in the tiny vocabulary.
+TOOL_N_CTX = N_CTX_TRAIN
+# The chat server's: the retrieval example's answer holds four chunks of about 500 characters.
+CHAT_N_CTX = N_CTX_TRAIN
 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     model = write_tiny_gguf(tmp_path_factory.mktemp("llama") / "tiny.gguf")
-    with _started(model, n_ctx=CHAT_CONTEXT) as server:
+    with _started(model, n_ctx=CHAT_N_CTX) as server:
         yield server
 
 
@@ -42,6 +44,21 @@ def llama_embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         tmp_path_factory.mktemp("llama") / "tiny-embed.gguf", pooling=gguf.PoolingType.MEAN
     )
     with _started(model, embedding=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def llama_tool_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """The tiny model with a chat template that shows it the tools and the tool turns, for tool calling.
+
+    llama-cpp-python's server (0.3.36) calls a tool only when ``tool_choice`` names it: it then constrains
+    the reply with a grammar made from the tool's JSON-schema parameters and answers ``tool_calls`` with
+    ``finish_reason: "tool_calls"``; ``"auto"`` and ``"required"`` are answered with text. The request's
+    ``seed`` is honoured. The tool descriptions are in the prompt (a few hundred tokens each with this
+    vocabulary), hence a context of the model's full 2,048 tokens.
+    """
+    model = write_tiny_gguf(tmp_path_factory.mktemp("llama") / "tiny-tools.gguf", tools=True)
+    with _started(model, n_ctx=TOOL_N_CTX) as server:
         yield server
 
 

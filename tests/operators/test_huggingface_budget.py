@@ -78,7 +78,10 @@ def test_a_token_budget_the_server_cannot_meter_is_said_once(fake_hf, make_hook,
     assert result["usage"] is None
     captured = capsys.readouterr()
     log = captured.out + captured.err
-    assert log.count("reports no token usage") == 1  # two replies without usage, one warning
+    # Two replies without usage, one warning (Airflow 3.0's test logging may copy it to both streams).
+    assert (
+        max(captured.out.count("reports no token usage"), captured.err.count("reports no token usage")) == 1
+    )
     assert (
         "The server reports no token usage, so max_total_tokens=5 cannot be applied to its replies; use "
         "max_calls (and max_tokens) to bound this task's spending." in log

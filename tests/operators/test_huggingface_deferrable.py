@@ -103,6 +103,7 @@ def test_execute_renders_and_checks_in_the_worker_then_defers(fake_conn):
         "max_calls": None,
         "max_total_tokens": None,
         "reader": "json",
+        "carry": None,
     }
     assert TOKEN not in json.dumps(kwargs)
     assert fake_conn.requests == []  # nothing is sent from the worker

@@ -1,5 +1,7 @@
-"""Each rendering row of issue 9's table in a real DAG run: the request body the fake received
-holds what Handlebars 4 renders (outputs checked against handlebars.js 4.7)."""
+"""Block templates in a DAG run, for what only a run shows. Handlebars itself (each row of issue 9's
+table, and the conformance corpus against handlebars.js) is tested in tests/prompts; here one prompt that
+uses those rows together, over an upstream task's real XCom, from the worker and deferred: the request the
+fake received, the rendered field Airflow stores, the XCom the task pushes."""
 
 from __future__ import annotations
 
@@ -7,26 +9,42 @@ import json
 
 import pytest
 
-from tests.dags.hf_issue_rows import ROWS
+from tests.dag_runs import Run
+
+# What handlebars.js 4.7 renders from tests/dags/hf_issue_rows.py's TEMPLATE and VALUES.
+EXPECTED = "Items:\n- 1\n- 2\nY\nW:\n- a- b- c B 0:a 1:b 2:c \n[a][b]none spaced"
+TASKS = ("worker", "deferred")
 
 
 @pytest.fixture(scope="module")
-def sent(fake_hf_server, dagbag):
-    """One run of the DAG: each task id and the user message its request carried (None: none sent)."""
+def run(fake_hf_server, dagbag):
+    """One run of the DAG, and each task's request as the fake received it."""
     fake_hf_server.reset()
     with pytest.MonkeyPatch.context() as patch:
         conn = {"conn_type": "huggingface", "host": fake_hf_server.url, "extra": {"max_retries": 0}}
         patch.setenv("AIRFLOW_CONN_HF_FAKE", json.dumps(conn))
-        dagbag["hf_issue_rows"].test()
-    bodies = {
-        messages[0]["content"]: messages[1]["content"]
-        for messages in (r.body["messages"] for r in fake_hf_server.chat_requests)
-    }
+        finished = Run(dagbag["hf_issue_rows"].test())
+    requests = {r.body["messages"][0]["content"]: r.body for r in fake_hf_server.chat_requests}
     fake_hf_server.reset()
-    return {task_id: bodies.get(task_id) for task_id in ROWS}
+    assert finished.state == "success", finished.states
+    return finished, requests
 
 
-@pytest.mark.parametrize("task_id", list(ROWS))
-def test_the_prompt_sent_is_what_handlebars_renders(sent, task_id):
-    _, expected = ROWS[task_id]
-    assert sent[task_id] == expected
+def test_the_prompt_sent_is_what_handlebars_renders(run):
+    _, requests = run
+    assert {task_id: body["messages"] for task_id, body in requests.items()} == {
+        task_id: [{"role": "system", "content": task_id}, {"role": "user", "content": EXPECTED}]
+        for task_id in TASKS
+    }
+
+
+def test_the_rendered_field_airflow_stores_is_the_prompt_sent(run):
+    finished, _ = run
+    for task_id in TASKS:
+        assert finished.rendered_fields(task_id)["user_prompt"] == EXPECTED, task_id
+
+
+def test_the_reply_is_pushed_as_the_tasks_xcom(run):
+    finished, _ = run
+    for task_id in TASKS:
+        assert finished.xcom[task_id]["text"] == "Hello from the fake", task_id

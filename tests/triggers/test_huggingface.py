@@ -189,6 +189,7 @@ def test_serialize_round_trips_and_holds_no_token(hook):
         "max_calls",
         "max_total_tokens",
         "reader",
+        "carry",
     }
     assert kwargs["generation"] == {"max_tokens": 7, "response_format": {"type": "json_object"}}
     assert TOKEN not in json.dumps(kwargs)
