@@ -131,7 +131,9 @@ def operator_child(n: int, url: str, batch: int, concurrency: int) -> dict[str, 
             max_concurrency=concurrency,
         )
         operator.progress_interval = 3600.0  # the bench's own timing, not progress lines
-        ti = SimpleNamespace(dag_id="bench", run_id=run_id, task_id="embed", map_index=-1)
+        ti = SimpleNamespace(
+            dag_id="bench", run_id=run_id, task_id="embed", map_index=-1, xcom_push=lambda **kw: None
+        )
         # The task log goes to stdout, where the parent reads this child's result line.
         with contextlib.redirect_stdout(sys.stderr):
             return operator.execute({"ti": ti, "params": {}, "run_id": run_id})  # type: ignore[arg-type]

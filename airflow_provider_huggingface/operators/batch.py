@@ -171,16 +171,7 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         )
 
     def lineage_locations(self) -> tuple[list[Any], list[Any]]:
-        import os
-
-        from airflow.sdk import ObjectStoragePath
-
-        inputs = self.inputs
-        is_file = isinstance(inputs, ObjectStoragePath | os.PathLike) or (
-            isinstance(inputs, str) and "://" in inputs
-        )
-        outputs = [] if self.output_path in (None, "") else [self.output_path]
-        return ([inputs] if is_file else []), outputs
+        return self.batch_locations(self.inputs, self.output_path)
 
     def reply_file(self, context: Context) -> ReplyFile | StateStoreReplies | None:
         """Where this task instance's replies are kept for its next try: a file under ``output_path``,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.validation import COUNT, check_number
 from airflow_provider_huggingface.operators.base import HuggingFaceBaseOperator
+from airflow_provider_huggingface.provider_info import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
     from airflow_provider_huggingface._internal.embedding import EmbedRequest
     from airflow_provider_huggingface.batch.vectors import VectorFile
+    from airflow_provider_huggingface.observability.lineage import LineageFacts
 
 # A DAG file imports this module at every parse: the batch package is imported when a task runs.
 
@@ -97,6 +99,7 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
     template_fields_renderers = {"inputs": "json"}
     #: Seconds between two progress lines in the task log.
     progress_interval: float = 5.0
+    lineage_operation = "embeddings"
 
     def __init__(
         self,
@@ -135,6 +138,19 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
 
             raise ConfigurationError("chunk_overlap needs chunk_size: give chunk_size=1000, say.")
         return TextChunker(chunk_size=self.chunk_size, overlap=self.chunk_overlap)
+
+    def begin_lineage(self) -> LineageFacts:
+        facts = super().begin_lineage()
+        # The connection's default_model is a chat model's: the vectors come from this one.
+        named = self.model.strip() if isinstance(self.model, str) else ""
+        facts.model_requested = named or (None if facts.endpoint else DEFAULT_EMBEDDING_MODEL)
+        return facts
+
+    def lineage_templates(self) -> dict[str, Any]:
+        return {} if self.text_template is None else {"text_template": self.text_template}
+
+    def lineage_locations(self) -> tuple[list[Any], list[Any]]:
+        return self.batch_locations(self.inputs, self.output_path)
 
     def vector_file(self, context: Context) -> VectorFile | None:
         """This task instance's file of vectors under ``output_path`` (or the XCom storage folder)."""
@@ -184,6 +200,8 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
         build = RequestOf(checked, text_of, limit=None if replies is not None else MAX_XCOM_TEXTS)
         per_request = TextsPerRequest(self.batch_size)
 
+        facts = self.begin_lineage()
+
         def session_of(
             first: EmbedRequest, *, calls: int, usage: TokenUsage | None, **logs: Any
         ) -> ChatSession:
@@ -192,6 +210,7 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
                 fallback_models=self.fallback_models,
                 validate_model=self.validate_model,
                 budget=Budget(calls=calls, usage=usage),
+                lineage=facts,
                 one_model=True,
                 **logs,
             )
@@ -204,7 +223,7 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
             outcomes.expect(result)
             return result
 
-        return run_batch(
+        result = run_batch(
             hook=hook,
             inputs=inputs,
             build=build,
@@ -218,3 +237,5 @@ class HuggingFaceEmbeddingOperator(HuggingFaceBaseOperator):
             size_of=lambda request: len(request.texts),
             outcomes=outcomes,
         )
+        self.publish_model(context, result["model"] or facts.model_requested)
+        return result

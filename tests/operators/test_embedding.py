@@ -278,3 +278,34 @@ def test_vectors_all_come_from_the_first_model_that_answers(hub_redirect, use_co
     assert task.execute(stub_context())["model"] == "BAAI/bge-small-en-v1.5"
     assert len(hub_redirect.embedding_requests) == 5  # t6 and t7 alone, from the same model
     assert {line["model"] for line in lines(tmp_path, "d", "r", "batch")} == {"BAAI/bge-small-en-v1.5"}
+
+
+def test_lineage_names_the_files_the_model_and_the_calls(fake_conn, tmp_path):
+    from tests.batch.stubs import stub_context
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(f"text number {i}") + "\n" for i in range(5)), encoding="utf-8")
+    task = embedder(
+        inputs=source.as_uri(),
+        output_path=(tmp_path / "out").as_uri(),
+        batch_size=2,
+        text_template="{{item}}",
+    )
+    context = stub_context()
+    task.execute(context)
+
+    facts = task.lineage_facts
+    assert (facts.operation, facts.model_requested, facts.endpoint) == ("embeddings", None, fake_conn.url)
+    assert (facts.inputs, facts.outputs) == ([source.as_uri()], [(tmp_path / "out").as_uri()])
+    assert (facts.calls, facts.failed_calls, facts.models_used) == (3, 0, ["fake-model"])
+    assert facts.input_tokens == 15  # three words a text
+    assert facts.prompt_version is not None  # the text_template's hash, never its text
+    assert facts.prompt_templates is None
+    assert context["ti"].pushed  # the model link was kept
+
+
+def test_lineage_on_the_router_names_the_default_embedding_model(hub_redirect, use_connection):
+    use_connection("hf_router", password=TOKEN)
+    facts = embedder(hf_conn_id="hf_router", inputs=["a"]).begin_lineage()
+    assert facts.model_requested == "sentence-transformers/all-MiniLM-L6-v2"  # not the chat default
+    assert facts.operation == "embeddings"
