@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   runs the seed's example DAG end to end and prints each task's XCom
+#               (make demo-retrieval: the retrieval example, with PostgreSQL and pgvector)
 #   make test   runs every test tier (unit, fake HF API, llama.cpp, Airflow UI in Chromium, Celery), then
 #               the hub-facing tests again on huggingface_hub 1.x (make test-hub1), then builds the package
 #               and runs the example DAG from the wheel alone (make test-package) and beside Airflow's
@@ -44,7 +45,7 @@ MATRIX_JOBS ?= 2
 UV := uv>=0.9,<1
 
 .PHONY: test test-fast test-hub1 test-matrix matrix-constraints test-scale test-package test-coexist dist scale-services \
-	vector-services demo lint bench \
+	vector-services demo demo-retrieval lint bench \
 	install llama chromium clean
 
 $(BIN)/python:
@@ -164,6 +165,11 @@ test-fast: install
 demo: install
 	@if [ -z "$$HF_TOKEN" ]; then $(MAKE) --no-print-directory llama; fi
 	$(BIN)/python -m dev.demo
+
+# The retrieval example: a throwaway PostgreSQL with pgvector, and the router (HF_TOKEN) or llama.cpp.
+demo-retrieval: install vector-services
+	@if [ -z "$$HF_TOKEN" ]; then $(MAKE) --no-print-directory llama; fi
+	$(BIN)/python -m dev.demo retrieval
 
 bench: install llama
 	$(BIN)/python bench/run_all.py

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
+# The embedding model of tasks that name none on the router: a sentence-transformers model that
+# hf-inference serves (384 values a vector, unit length, texts up to 256 word pieces).
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 3
 
@@ -44,8 +47,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-huggingface",
         "name": "Hugging Face",
-        "description": "Hugging Face text generation (Inference Providers, Inference Endpoints, "
-        "TGI, vLLM, llama.cpp and any OpenAI-compatible chat server).",
+        "description": "Hugging Face text generation and embeddings (Inference Providers, Inference "
+        "Endpoints, TGI, TEI, vLLM, llama.cpp and any OpenAI-compatible server).",
         "versions": [__version__],
         "integrations": [
             {
@@ -68,6 +71,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_huggingface.operators.batch",
                     "airflow_provider_huggingface.operators.branch",
                     "airflow_provider_huggingface.operators.agent",
+                    "airflow_provider_huggingface.operators.embedding",
                 ],
             }
         ],

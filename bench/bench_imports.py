@@ -23,6 +23,7 @@ MODULES = {
     "airflow_provider_huggingface.operators.huggingface": 15.0,
     "airflow_provider_huggingface.operators.batch": 20.0,
     "airflow_provider_huggingface.operators.branch": 20.0,
+    "airflow_provider_huggingface.operators.embedding": 15.0,
     "airflow_provider_huggingface.decorators.huggingface": 20.0,
 }
 

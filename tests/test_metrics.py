@@ -182,3 +182,18 @@ def test_an_endpoint_model_name_with_a_colon_is_still_counted(fake_hf, hook, sta
     fake_hf.reply = "one"
     hook.chat(user_prompt="a", model="llama3:8b")
     assert [count for _, count in sent] == [1, 1]
+
+
+def test_embeddings_add_their_prompt_tokens_and_a_router_call_without_usage_adds_none(
+    fake_hf, hook, stats, hub_redirect, make_hook
+):
+    assert hook.embed(["one two", "three"], model="owner/embedder")["usage"]["prompt_tokens"] == 3
+    assert stats.totals() == Counter(
+        {
+            ("huggingface.prompt_tokens", "owner/embedder"): 3,
+            ("huggingface.completion_tokens", "owner/embedder"): 0,
+        }
+    )
+    router = make_hook("hf_metrics_router", password=TOKEN)
+    assert router.embed(["one two"])["usage"] is None  # feature extraction reports no usage
+    assert len(stats.calls) == 2

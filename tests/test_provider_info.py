@@ -99,8 +99,14 @@ def test_the_version_is_written_once_and_read_everywhere():
 
 
 def test_published_metadata_has_no_test_extras_and_claims_the_python_it_runs_on():
+    import tomllib
+    from pathlib import Path
+
     meta = metadata.metadata("airflow-provider-huggingface")
-    assert meta.get_all("Provides-Extra") is None  # test tools are dependency groups, never extras
+    # Test tools are dependency groups, never extras; the one extra is what embeddings on the router need.
+    assert set(meta.get_all("Provides-Extra") or ()) <= {"embeddings"}
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"] == {"embeddings": ["numpy>=1.26"]}
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert f"Programming Language :: Python :: {running}" in meta.get_all("Classifier")
     assert SpecifierSet(meta["Requires-Python"]).contains(running)

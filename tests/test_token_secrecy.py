@@ -51,6 +51,7 @@ FAILING = {
     "hanging",
     "deferred_refused",
     "batch_refused",
+    "embed_refused",
     "router_refused",
     "router_gated",
     "bad_connection",
@@ -217,6 +218,8 @@ def test_the_canary_token_is_written_nowhere(hub_redirect, dagbag, use_connectio
     assert {path.relative_to(home / "secrecy-replies").parts[0] for path in replies} >= {
         "batch",
         "batch_router",
+        "embed",
+        "embed_router",
     }
     database = Path(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
     assert database in files

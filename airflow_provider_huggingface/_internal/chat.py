@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from airflow_provider_huggingface.exceptions import ConfigurationError
 from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
@@ -140,6 +140,8 @@ def usage_dict(usage: Any) -> TokenUsage | None:
 class ChatRequest:
     """A checked chat call, ready to send: where, which model, the messages and the settings, and
     how a JSON reply is read (a name of :data:`airflow_provider_huggingface._internal.structured.READERS`)."""
+
+    task: ClassVar[str] = "conversational"  # huggingface_hub's name of what the request asks for
 
     where: str
     model: str | None

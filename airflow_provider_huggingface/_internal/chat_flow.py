@@ -4,6 +4,10 @@
 the Hub when asked to, sends under the one retry policy and the task's budget, and asks once more
 when a JSON reply does not fit. It is a generator of steps (see :mod:`._internal.steps`): the hook's
 ``chat`` drives it in a worker, ``achat`` in an event loop; neither adds logic of its own.
+
+The models in turn (:func:`models_in_turn`), one request under the retry policy and the budget
+(:func:`send_steps`) and the session are shared with the embedding steps
+(:mod:`._internal.embed_flow`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_huggingface._internal.chat import add_usage, count_tokens
 from airflow_provider_huggingface._internal.retry import retrying
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface.observability.lineage import LineageFacts
     from airflow_provider_huggingface.observability.tracing import SpanBudget
 
+R = TypeVar("R")  # a request: a chat's or an embedding's
+
 
 @dataclass(frozen=True)
 class Ask:
@@ -40,7 +46,7 @@ class Ask:
 
 @dataclass(frozen=True)
 class ChatSession:
-    """What the calls of one task share beyond each call's request.
+    """What the calls of one task share beyond each call's request (a chat's or an embedding's).
 
     :param fallback: the models to ask in turn; shared, so that a model that failed stays skipped.
     :param budget: what the task's calls may spend together.
@@ -72,11 +78,13 @@ class ChatBackend(Protocol):
     @property
     def retry_policy(self) -> RetryPolicy: ...
 
-    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError: ...
+    def map_error(
+        self, error: BaseException, model: str | None = None, task: str = "conversational"
+    ) -> HuggingFaceError: ...
 
-    def validate_model(self, request: ChatRequest) -> None: ...
+    def validate_model(self, request: Any) -> None: ...
 
-    def route_lookup(self, model: str | None) -> Callable[[], None] | None: ...
+    def route_lookup(self, model: str | None, task: str = "conversational") -> Callable[[], None] | None: ...
 
 
 def chat_steps(
@@ -84,20 +92,42 @@ def chat_steps(
 ) -> Generator[Any, Any, tuple[ChatRequest, ChatResult]]:
     """Steps whose value is ``(the request as answered, its result)``: the model that answered is the
     first of the request's model and its fallbacks that could."""
+
+    def answer(attempt: ChatRequest) -> Generator[Any, Any, ChatResult]:
+        return _answer(attempt, session, backend, stream)
+
+    return (yield from models_in_turn(request, session, backend, answer))
+
+
+def models_in_turn(
+    request: R,
+    session: ChatSession,
+    backend: ChatBackend,
+    answer: Callable[[R], Generator[Any, Any, Any]],
+) -> Generator[Any, Any, tuple[R, Any]]:
+    """Steps whose value is ``(the request as answered, answer's value)``: the request's model, then its
+    fallbacks, each first checked on the Hub when the session asks for it, until one answers.
+
+    :param request: a chat or an embedding request (a frozen dataclass with ``model`` and ``task``).
+    :param answer: the steps of one model's answer to the request given.
+    """
     fallback = session.fallback
-    candidates = fallback.candidates(request.model)
+    candidates = fallback.candidates(request.model)  # type: ignore[attr-defined]
     error: HuggingFaceError | None = None
     for position, model in enumerate(candidates):
-        attempt = dataclasses.replace(request, model=model)
+        attempt = dataclasses.replace(request, model=model)  # type: ignore[type-var]
         try:
             if session.validate_model:
                 yield Blocking(functools.partial(backend.validate_model, attempt))
-            lookup = backend.route_lookup(model)
+            lookup = backend.route_lookup(model, attempt.task)  # type: ignore[attr-defined]
             if lookup is not None:
                 yield Blocking(lookup)
-            return attempt, (yield from _answer(attempt, session, backend, stream))
+            result = yield from answer(attempt)
         except HuggingFaceError as exc:
             error = exc
+        else:
+            fallback.answered(model)
+            return attempt, result
         following = candidates[position + 1] if position + 1 < len(candidates) else None
         if not fallback.failed(model, error, following):
             raise error
@@ -111,7 +141,7 @@ def _answer(
     if stream:
         # The reply's lines follow in the log as they arrive, so say first what they answer.
         session.log.info("Streaming chat: %s", request)
-    result = yield from send_steps(request, session, backend, stream=stream)
+    result = yield from send_steps(Ask(request, stream), session, backend)
     response_format = request.generation.get("response_format")
     if not wants_json(response_format):
         return result
@@ -127,12 +157,8 @@ def _answer(
         refused.result = result  # paid for: a batch keeps it, a branch reports it
         raise
     (session.reask_log or session.log).warning("Asking once more for JSON that fits: %s", problem)
-    second = yield from send_steps(
-        dataclasses.replace(again, messages=reask(request.messages, result["text"], problem)),
-        session,
-        backend,
-        stream=stream,
-    )
+    again = dataclasses.replace(again, messages=reask(request.messages, result["text"], problem))
+    second = yield from send_steps(Ask(again, stream), session, backend)
     second["usage"] = add_usage(result["usage"], second["usage"])  # both calls are billed
     try:
         second["json"] = read(second["text"], response_format)
@@ -142,11 +168,11 @@ def _answer(
     return second
 
 
-def send_steps(
-    request: ChatRequest, session: ChatSession, backend: ChatBackend, *, stream: bool = False
-) -> Generator[Any, Any, ChatResult]:
-    """One request under the retry policy and the budget; its tokens are counted in both."""
+def send_steps(step: Any, session: ChatSession, backend: ChatBackend) -> Generator[Any, Any, Any]:
+    """One request step (an :class:`Ask`, an embedding's ``Embed``) under the retry policy and the
+    budget; the tokens of its result (``{"model", "usage", ...}``) are counted in both."""
     budget = session.budget
+    request = step.request
 
     def on_failure(error: HuggingFaceError, again: bool) -> None:
         budget.settle(error)
@@ -155,10 +181,10 @@ def send_steps(
         if not again and session.lineage is not None:
             session.lineage.record_call(failed=True)
 
-    result: ChatResult = yield from retrying(
-        Ask(request, stream),
+    result = yield from retrying(
+        step,
         policy=backend.retry_policy,
-        map_error=functools.partial(backend.map_error, model=request.model),
+        map_error=functools.partial(backend.map_error, model=request.model, task=request.task),
         log=session.retry_log or session.log,
         on_failure=on_failure,
         admit=budget.admit,

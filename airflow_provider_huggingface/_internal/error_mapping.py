@@ -23,7 +23,7 @@ from airflow_provider_huggingface.exceptions import (
     ServiceUnavailableError,
     ToolCallingNotSupportedError,
 )
-from airflow_provider_huggingface.provider_info import DEFAULT_MODEL
+from airflow_provider_huggingface.provider_info import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -105,6 +105,24 @@ _MALFORMED = (
     "OpenAI-compatible chat server (TGI, vLLM, llama.cpp, an Inference Endpoint) and not at a web page "
     "or a proxy."
 )
+# The same cases met by an embedding call: the chat words would send the user to the wrong settings.
+_FOR_EMBEDDINGS = {
+    _BAD_REQUEST: (
+        "The server rejected the request. Check that '{model}' is an embedding model (feature extraction), "
+        "and that no text is longer than it takes: truncate=True lets the router cut them; start TEI with "
+        "--auto-truncate."
+    ),
+    _ENDPOINT_NOT_FOUND: (
+        "Not found: the endpoint URL is incorrect or the server has no embeddings API there. Check the "
+        "connection's endpoint URL (host): the server's base URL, to which /v1/embeddings is added (TEI, "
+        "vLLM, or llama.cpp started with --embedding)."
+    ),
+    _MALFORMED: (
+        "The server's answer is not an embedding reply. Check that the endpoint URL points at a server of "
+        "embeddings (TEI, vLLM, llama.cpp with --embedding, an Inference Endpoint), not at a web page or a "
+        "proxy."
+    ),
+}
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -189,6 +207,7 @@ def map_error(
     where: str,
     secrets: Iterable[str | None] = (),
     timeout: float | None = None,
+    task: str = "conversational",
 ) -> HuggingFaceError:
     """Turn anything huggingface_hub or the network raises into a :class:`HuggingFaceError`.
 
@@ -197,6 +216,7 @@ def map_error(
     :param where: what was called, e.g. "Hugging Face router" or the endpoint URL.
     :param secrets: values that must never appear in the message (the token).
     :param timeout: the seconds a request was given, named when it timed out.
+    :param task: ``"conversational"`` or ``"feature-extraction"`` (an embedding call): which advice fits.
     """
     if isinstance(error, HuggingFaceError):
         return error
@@ -210,6 +230,8 @@ def map_error(
     ) -> HuggingFaceError:
         if model is None:
             guidance = _WITHOUT_MODEL.get(guidance, guidance)
+        if task == "feature-extraction":
+            guidance = _FOR_EMBEDDINGS.get(guidance, guidance).replace(DEFAULT_MODEL, DEFAULT_EMBEDDING_MODEL)
         server = kw.pop("server_message", None)
         server = redact(server, secrets) if server else None
         message = _compose(

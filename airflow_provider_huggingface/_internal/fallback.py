@@ -93,12 +93,18 @@ class ModelFallback:
 
     :param models: the request's model, then its fallbacks, in order.
     :param log: where the line that says why a model was left goes.
+    :param sticky: the first model that answers is the only one asked from then on (the vectors of
+        one embedding task must all come from one model: another model's are not comparable).
     """
 
-    def __init__(self, models: Sequence[str | None], *, log: logging.Logger | Any = None) -> None:
+    def __init__(
+        self, models: Sequence[str | None], *, log: logging.Logger | Any = None, sticky: bool = False
+    ) -> None:
         self.models = list(dict.fromkeys(models))
         self.log = log
+        self.sticky = sticky
         self.skipped: dict[str | None, str] = {}  # model -> why it cannot answer
+        self.chosen: list[str | None] = []  # with sticky: the model that answered first, once known
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -107,8 +113,30 @@ class ModelFallback:
     def candidates(self, first: str | None = None) -> list[str | None]:
         """The models still worth asking, in order (``first`` leads if it is one of them)."""
         with self._lock:
+            if self.chosen:
+                return list(self.chosen)
             order = self.models if first is None else [first, *(m for m in self.models if m != first)]
             return [m for m in order if m not in self.skipped]
+
+    def choose(self, model: str | None) -> None:
+        """With ``sticky``: ask ``model`` alone from now on (a retry resumes with the earlier model)."""
+        with self._lock:
+            if self.sticky and not self.chosen:
+                self.chosen.append(model)
+
+    def answered(self, model: str | None) -> None:
+        """Note that ``model`` answered.
+
+        :raises HuggingFaceError: with ``sticky``, when another model answered first (a call that
+            started before it did): its answer cannot join the others'. A retry of the task goes on.
+        """
+        self.choose(model)
+        if self.sticky and self.chosen[0] != model:
+            raise HuggingFaceError(
+                f"Model {model or _OWN_MODEL} answered, but this task's earlier answers came from "
+                f"{self.chosen[0] or _OWN_MODEL}: vectors of two models cannot be mixed. Run the task "
+                "again; it goes on with that model."
+            )
 
     def failed(self, model: str | None, error: HuggingFaceError, next_model: str | None) -> bool:
         """Note that ``model`` failed with ``error``; True when the next model should be asked."""

@@ -43,15 +43,35 @@ def http_module() -> Any:
     return getattr(_http, "httpx2", None) or getattr(_http, "httpx", None)
 
 
-def prepare_provider_mapping(provider: str, model: str) -> None:
-    """Resolve (and let huggingface_hub cache) a named provider's mapping of ``model``.
+def prepare_provider_mapping(provider: str, model: str, task: str = "conversational") -> None:
+    """Resolve (and let huggingface_hub cache) the provider's mapping of ``model`` for ``task``.
 
-    It is a blocking Hub call; callers on an event loop run it in a thread.
+    It is a blocking Hub call; callers on an event loop run it in a thread. Feature extraction asks the
+    Hub even with provider ``auto`` (which provider serves the model) and on ``hf-inference`` (whether
+    the model's pipeline fits), where a chat goes to the router's own auto-routing.
     """
     from huggingface_hub.inference._providers import get_provider_helper
 
-    helper = get_provider_helper(provider, task="conversational", model=model)  # type: ignore[arg-type]
+    helper = get_provider_helper(provider, task=task, model=model)  # type: ignore[arg-type]
     helper._prepare_mapping_info(model)
+
+
+def embedding_providers() -> list[str]:
+    """The inference providers the installed huggingface_hub can send feature extraction to.
+
+    Read from its own table: releases add and drop providers (1.18.0 has nebius and sambanova, 2.4.0
+    deepinfra instead of them).
+    """
+    from huggingface_hub.inference._providers import PROVIDERS
+
+    return sorted(name for name, tasks in PROVIDERS.items() if "feature-extraction" in tasks)
+
+
+async def http_session(client: Any) -> Any:
+    """The HTTP session an ``AsyncInferenceClient`` sends with (opened on first use, closed with the
+    client): an embedding request to an endpoint's ``/v1/embeddings``, which the client has no method
+    for, goes out on the same connections as its other calls."""
+    return await client._get_async_client()
 
 
 def new_async_client(client_kwargs: dict[str, Any]) -> tuple[Any, Any]:

@@ -6,18 +6,20 @@ and the run's event loop is started from synchronous code."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_huggingface.exceptions import HuggingFacePermanentError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from huggingface_hub import AsyncInferenceClient
 
     from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
     from airflow_provider_huggingface.batch.pacing import TokenBucket
     from airflow_provider_huggingface.exceptions import HuggingFaceError
+
+T = TypeVar("T")
 
 
 def run_to_end(coroutine: Any) -> Any:
@@ -44,7 +46,8 @@ class LimitedClient:
     A slot per attempt rather than per call keeps a call that sleeps before its retry from holding
     a slot, and sends the retry through the limit and the server's Retry-After like any new call,
     rather than in a wave with the calls it failed with. The limiter hears of a failed attempt
-    before its slot is passed on.
+    before its slot is passed on. Any awaited call of the client goes through :meth:`call`; a chat's
+    ``chat_completion`` is one.
 
     :param client: the client that sends.
     :param limiter: the batch's adaptive concurrency limit.
@@ -68,7 +71,8 @@ class LimitedClient:
         self._map_error = map_error
         self._stopped = stopped
 
-    async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
+    async def call(self, send: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """One attempt, ``await send(client, *args, **kwargs)``, under the batch's limits."""
         async with self._limiter.slot() as slot:
             if self._pacer is not None:
                 # In the slot, so that a wave of waiters let through at once still starts one by one.
@@ -77,15 +81,22 @@ class LimitedClient:
             if self._stopped() is not None:  # decided while this attempt waited for its slot
                 raise BatchStopped("The batch stopped.")
             try:
-                output = await self._client.chat_completion(*args, **kwargs)
+                output = await send(self._client, *args, **kwargs)
             except Exception as exc:
                 slot.failed(self._map_error(exc))  # its status and Retry-After; the steps map it too
                 raise
             slot.succeeded()
             return output
 
+    async def chat_completion(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.call(_chat_completion, *args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+
+async def _chat_completion(client: AsyncInferenceClient, *args: Any, **kwargs: Any) -> Any:
+    return await client.chat_completion(*args, **kwargs)
 
 
 class BatchStopped(HuggingFacePermanentError):

@@ -1,11 +1,13 @@
-"""The engine of :class:`~airflow_provider_huggingface.operators.batch.HuggingFaceBatchChatOperator`:
-a pool of workers sending one chat completion per input under an adaptive concurrency limit,
-handing each outcome on as it arrives, stopping early when every remaining call would fail alike
-or the budget is spent, and reporting progress.
+"""The engine of the batch operators (:class:`~airflow_provider_huggingface.operators.batch.
+HuggingFaceBatchChatOperator`, :class:`~airflow_provider_huggingface.operators.embedding.
+HuggingFaceEmbeddingOperator`): a pool of workers sending one request per unit (a chat completion per
+input, an embedding request per batch of texts) under an adaptive concurrency limit, handing each
+outcome on as it arrives, stopping early when every remaining call would fail alike or the budget is
+spent, and reporting progress. Counts are of items: a unit of 32 texts counts 32.
 
-It knows nothing of operators: it is handed its :class:`BatchSettings`, a hook to call, the calls'
-shared session (fallback models, budget), the requests as an iterator, where outcomes go and a
-logger."""
+It knows nothing of operators: it is handed its :class:`BatchSettings`, a hook and what sends a unit,
+the calls' shared session (fallback models, budget), the units as an iterator, where outcomes go and
+a logger."""
 
 from __future__ import annotations
 
@@ -69,13 +71,32 @@ class BatchSettings:
     max_failed_fraction: float = 0.0
     progress_interval: float = 5.0
 
+    @classmethod
+    def checked(cls, *, max_calls_per_second: Any = None, **settings: Any) -> BatchSettings:
+        """The settings of a task's (rendered) arguments: ``max_calls_per_second`` is templated, so a
+        string such as ``"2.5"`` is taken as the number it says, and checked here."""
+        from airflow_provider_huggingface._internal.validation import POSITIVE, check_number, from_template
+
+        hint = (
+            " Give the account's rate limit divided by the batches that run at once, such as 2.5, "
+            "or None for no pacing."
+        )
+        rate = from_template(max_calls_per_second, POSITIVE)
+        rate = check_number("max_calls_per_second", rate, POSITIVE, hint=hint, written=max_calls_per_second)
+        return cls(max_calls_per_second=rate, **settings)
+
 
 class Outcomes(Protocol):
-    """Where each item's outcome goes as soon as it is known."""
+    """Where each unit's outcome goes as soon as it is known."""
 
-    def answered(self, index: int, item: Any, request: ChatRequest, result: ChatResult) -> None: ...
+    def answered(self, index: Any, item: Any, request: Any, result: Any) -> None: ...
 
-    def failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None: ...
+    def failed(self, index: Any, item: Any, request: Any, error: HuggingFaceError) -> None: ...
+
+
+def name_of(key: Any) -> str:
+    """How the log and errors name a unit: ``item 3``, or the key's own words (``texts 64 to 95``)."""
+    return f"item {key}" if isinstance(key, int) else str(key)
 
 
 class BatchRun:
@@ -84,10 +105,11 @@ class BatchRun:
     ``max_concurrency`` workers, not one task per item, and requests pulled from an iterator as
     workers free up: memory holds the calls in flight, not the batch.
 
-    :param hook: the hook whose ``achat`` sends each call.
+    :param hook: the hook whose client the calls share (and whose ``achat`` sends a chat).
     :param session: what every call shares: the fallback models, the budget (earlier tries' answers
         counted in it already), where retry lines go.
-    :param requests: ``(index, input, request)`` for each item to send, in order.
+    :param requests: ``(key, input, request)`` for each unit to send, in order: an item's index, its
+        input and its request; or a unit's key (see :func:`name_of`), its items and their request.
     :param total: the number of items in the batch, answered ones of earlier tries included.
     :param outcomes: told of each answer and each failure as it arrives.
     :param settings: limits and budgets.
@@ -95,6 +117,9 @@ class BatchRun:
     :param reused: items answered by earlier tries (not sent again).
     :param checkpoint: saves what arrived so far, awaited with each progress line (a batch whose
         answers go to the task state store).
+    :param send: sends a unit's request with the batch's client and session and returns its result;
+        default: the hook's ``achat``.
+    :param size_of: how many items a unit's request holds (default 1).
     """
 
     def __init__(
@@ -102,13 +127,15 @@ class BatchRun:
         *,
         hook: HuggingFaceHook,
         session: ChatSession,
-        requests: Iterator[tuple[int, Any, ChatRequest]],
+        requests: Iterator[tuple[Any, Any, Any]],
         total: int,
         outcomes: Outcomes,
         settings: BatchSettings,
         log: Logger | Any,
         reused: int = 0,
         checkpoint: Callable[[], Awaitable[None]] | None = None,
+        send: Callable[[Any, LimitedClient, ChatSession], Awaitable[Any]] | None = None,
+        size_of: Callable[[Any], int] | None = None,
     ) -> None:
         from airflow_provider_huggingface.batch.limiter import AdaptiveLimiter
         from airflow_provider_huggingface.batch.pacing import TokenBucket
@@ -125,11 +152,15 @@ class BatchRun:
         )
         self.reused = reused
         self.checkpoint = checkpoint
+        self.send = send or self._chat
+        self.size_of = size_of or _one
         self.sent = 0
+        self.calls = 0  # units finished, answered or failed
         self.succeeded = 0
-        self.failures: list[int] = []  # indices, in the order they failed
+        self.failed_items = 0
+        self.failures: list[Any] = []  # unit keys, in the order they failed
         self.failure_classes: set[str] = set()
-        self.errors: dict[int, HuggingFaceError] = {}  # the first few, for the task's error message
+        self.errors: dict[Any, HuggingFaceError] = {}  # the first few, for the task's error message
         self.all_permanent = True
         self.retries = 0
         self.stop_reason: str | None = None
@@ -145,7 +176,7 @@ class BatchRun:
 
     @property
     def done(self) -> int:
-        return self.reused + self.succeeded + len(self.failures)
+        return self.reused + self.succeeded + self.failed_items
 
     @property
     def answered(self) -> int:
@@ -183,7 +214,7 @@ class BatchRun:
                 await asyncio.gather(progress, *workers, return_exceptions=True)
         self.log.info("Batch finished: %s", self._status())
 
-    def _next(self) -> tuple[int, Any, ChatRequest] | None:
+    def _next(self) -> tuple[Any, Any, Any] | None:
         """The next item to send, or None when there is none or the batch must stop starting calls."""
         if self.stop_reason is not None or self._exhausted:
             return None
@@ -199,12 +230,15 @@ class BatchRun:
             self.sent += 1
         return following
 
+    async def _chat(self, request: ChatRequest, client: LimitedClient, session: ChatSession) -> ChatResult:
+        # A LimitedClient stands in for the AsyncInferenceClient: it has its chat_completion.
+        return await self.hook.achat(request, client=client, session=session)  # type: ignore[arg-type]
+
     async def _worker(self, client: LimitedClient) -> None:
         while (following := self._next()) is not None:
             index, item, request = following
             try:
-                # A LimitedClient stands in for the AsyncInferenceClient: it has its chat_completion.
-                result = await self.hook.achat(request, client=client, session=self.session)  # type: ignore[arg-type]
+                result = await self.send(request, client, self.session)
             except (BatchStopped, BudgetExhaustedError):
                 self.sent -= 1
                 return  # counted as not sent
@@ -212,28 +246,35 @@ class BatchRun:
                 self._failed(index, item, request, error)
             else:
                 # The steps have counted its tokens in the budget and in Airflow's metrics already.
-                self.succeeded += 1
+                self.calls += 1
+                self.succeeded += self.size_of(request)
                 self.outcomes.answered(index, item, request, result)
 
     def _attempt_failed(self, error: HuggingFaceError, retried: bool) -> None:
         self.retries += retried
 
-    def _failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None:
+    def _failed(self, index: Any, item: Any, request: Any, error: HuggingFaceError) -> None:
         self.outcomes.failed(index, item, request, error)
+        self.calls += 1
         self.failures.append(index)
+        self.failed_items += self.size_of(request)
         self.failure_classes.add(type(error).__name__)
         self.all_permanent = self.all_permanent and isinstance(error, HuggingFacePermanentError)
         if len(self.errors) < _QUOTED_FAILURES:
             self.errors[index] = error
-        failed = len(self.failures)
-        if failed <= _LOGGED_FAILURES:
-            more = "; further ones are counted in the progress lines" if failed == _LOGGED_FAILURES else ""
-            self.log.warning("Item %d failed: %s: %s%s", index, type(error).__name__, error, more)
+        failed = self.failed_items
+        if len(self.failures) <= _LOGGED_FAILURES:
+            last = len(self.failures) == _LOGGED_FAILURES
+            more = "; further ones are counted in the progress lines" if last else ""
+            name = name_of(index)
+            self.log.warning(
+                "%s failed: %s: %s%s", name[:1].upper() + name[1:], type(error).__name__, error, more
+            )
         if isinstance(error, _FATAL) and self.fatal is None:
             # Even after a budget stop: a call still in flight that meets a revoked token fails the task.
             self.fatal = error
             self.fatal_reason = (
-                f"item {index} failed with {type(error).__name__}, which every other item would meet too."
+                f"{name_of(index)} failed with {type(error).__name__}, which every other item would meet too."
             )
         if self.stop_reason is not None:
             return
@@ -259,15 +300,15 @@ class BatchRun:
     def counts(self) -> str:
         """``3 failed, 21 not sent, 6 answered`` (with how many answers an earlier try gave)."""
         reused = f" ({self.reused} by an earlier try)" if self.reused else ""
-        return f"{len(self.failures)} failed, {self.not_sent} not sent, {self.answered} answered{reused}"
+        return f"{self.failed_items} failed, {self.not_sent} not sent, {self.answered} answered{reused}"
 
     def _status(self) -> str:
         elapsed = time.monotonic() - self.started
         limiter = self.limiter
-        sent = self.succeeded + len(self.failures)
+        rate = self.calls / max(elapsed, 1e-9)
         return (
-            f"{self.done}/{self.total} done in {elapsed:.1f} s ({sent / max(elapsed, 1e-9):.1f} calls/s): "
-            f"{self.answered} answered, {len(self.failures)} failed, {self.not_sent} not sent or in flight; "
+            f"{self.done}/{self.total} done in {elapsed:.1f} s ({rate:.1f} calls/s): "
+            f"{self.answered} answered, {self.failed_items} failed, {self.not_sent} not sent or in flight; "
             f"{self.retries} retries; "
             f"concurrency {limiter.slots} of {limiter.max_limit}, {limiter.in_flight} in flight, "
             f"lowered {limiter.decreases} time(s)"
@@ -285,7 +326,7 @@ class BatchRun:
         return {
             "total": self.total,
             "succeeded": self.answered,
-            "failed": len(self.failures),
+            "failed": self.failed_items,
             "not_sent": self.not_sent,
             "reused": self.reused,
             "usage": dict(self.session.budget.usage),
@@ -310,7 +351,7 @@ class BatchRun:
         failed and as attempted (they would have met the same); items left unsent because the budget
         was reached count in neither.
         """
-        failed = len(self.failures)
+        failed = self.failed_items
         if self.stop_reason is None or self.budget_reached:
             return failed, self.done
         planned = max(self._planned(), self.done)
@@ -340,7 +381,7 @@ class BatchRun:
             if self.budget_reached and self.not_sent:
                 self.log.warning("%d of %d items not sent: %s", self.not_sent, total, self.stop_reason)
             return
-        quoted = "; ".join(f"item {i}: {type(e).__name__}: {e}" for i, e in self.errors.items())
+        quoted = "; ".join(f"{name_of(i)}: {type(e).__name__}: {e}" for i, e in self.errors.items())
         stopped = f" Stopped early: {self.stop_reason}" if self.stop_reason else ""
         message = (
             f"The batch failed: {self.counts()} of {total} items. {counted} of {attempted} attempted "
@@ -349,3 +390,7 @@ class BatchRun:
         )
         # Airflow's task retries cannot cure permanent failures; a transient one may pass next time.
         raise (HuggingFacePermanentError if self.all_permanent else HuggingFaceError)(message)
+
+
+def _one(request: Any) -> int:
+    return 1

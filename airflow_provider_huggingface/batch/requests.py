@@ -97,7 +97,7 @@ class RequestBuilder:
             ]
             request = self._hook.prepare_chat(**prompts, messages=turns or None, **self._generation)
         except (PromptTemplateError, ConfigurationError) as error:
-            raise type(error)(f"inputs[{index}] ({_preview(item)}): {error}") from None
+            raise type(error)(f"inputs[{index}] ({preview(item)}): {error}") from None
         if len(self.examples) < EXAMPLES and index == len(self.examples):
             self.examples.append(request.messages)
         return request
@@ -122,6 +122,7 @@ def _per_item(template: str, roots: frozenset[str]) -> bool:
     return "item" in roots or "this" in template or "@root" in template
 
 
-def _preview(item: Any, size: int = 60) -> str:
+def preview(item: Any, size: int = 60) -> str:
+    """An input as an error message quotes it: its start."""
     text = repr(item)
     return text if len(text) <= size else text[: size - 3] + "..."

@@ -2,7 +2,9 @@
 of an earlier try matched and kept, the calls run, and the summary the XCom holds.
 
 The operator gathers its rendered arguments and hands them here; the engine
-(:mod:`airflow_provider_huggingface.batch.engine`) only runs the calls.
+(:mod:`airflow_provider_huggingface.batch.engine`) only runs the calls. An item is keyed by its
+index and resumed by its request's digest, whether it is sent alone (a chat) or with others in one
+request (texts to embed: the operator's ``group`` makes the units).
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from airflow_provider_huggingface.batch.engine import BatchRun
 from airflow_provider_huggingface.batch.inputs import ListInputs
 from airflow_provider_huggingface.batch.requests import handed_out
 from airflow_provider_huggingface.batch.state import StateStoreReplies
-from airflow_provider_huggingface.batch.store import InMemoryResults, ReplyFile
+from airflow_provider_huggingface.batch.store import InMemoryResults, TaskFile
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-    from airflow_provider_huggingface._internal.chat import ChatRequest
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
+    from airflow_provider_huggingface.batch.calls import LimitedClient
     from airflow_provider_huggingface.batch.engine import BatchSettings
     from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+
+    Built = tuple[int, Any, Any]  # an item's index, its input and its request
 
 _LOGGED_LINES = 5  # retry lines, and re-ask lines, let through (each their own five)
 
@@ -32,18 +36,22 @@ def run_batch(
     *,
     hook: HuggingFaceHook,
     inputs: Iterable[Any],
-    build: Callable[[int, Any], ChatRequest],
-    replies: ReplyFile | StateStoreReplies | None,
+    build: Callable[[int, Any], Any],
+    replies: Any,
     settings: BatchSettings,
     session_of: Callable[..., ChatSession],
     log: Any,
     push_partial: Callable[[dict[str, Any]], None],
+    group: Callable[[Iterator[Built]], Iterator[tuple[Any, Any, Any]]] | None = None,
+    send: Callable[[Any, LimitedClient, ChatSession], Awaitable[Any]] | None = None,
+    size_of: Callable[[Any], int] | None = None,
+    outcomes: Any = None,
 ) -> dict[str, Any]:
     """Run the batch and return its summary (the XCom); on failure, push what it has first.
 
     :param hook: the hook that sends.
     :param inputs: the items, iterable once per pass (a file is read again).
-    :param build: the checked request of ``(index, item)``; nothing is sent.
+    :param build: the checked request of ``(index, item)``, with a ``digest``; nothing is sent.
     :param replies: where this task instance's replies are kept for its next try (a file, or the task
         state store), or None to keep them for the XCom alone.
     :param settings: the batch's limits.
@@ -51,13 +59,20 @@ def run_batch(
         an earlier try's answers (``calls``, ``usage``) and where retry and re-ask lines go.
     :param log: the task's log.
     :param push_partial: pushes the summary so far as XCom ``partial_results`` before the task fails.
+    :param group: makes the units sent from the items still to send, ``(key, items, request)``;
+        default: each item alone, its requests built in the first pass kept when the inputs are a list
+        (in memory already). With ``group``, requests are built again as the units are made.
+    :param send: sends a unit's request (default: the hook's ``achat``).
+    :param size_of: how many items a unit's request holds (default 1).
+    :param outcomes: where outcomes go without ``replies`` (default: kept for the XCom's ``results``).
     """
     # First pass: every request is built and checked, nothing is sent; earlier answers are matched.
     # A list is in memory already, so its requests are kept for the calls rather than built again;
     # a file's are built again as its lines are read a second time, so memory stays flat.
     answered = replies.earlier_answers() if replies is not None else {}
     total, first, reuse = 0, None, set()
-    kept: list[tuple[int, Any, ChatRequest] | None] | None = [] if isinstance(inputs, ListInputs) else None
+    keep = group is None and isinstance(inputs, ListInputs)
+    kept: list[Built | None] | None = [] if keep else None
     for index, item in enumerate(inputs):
         request = build(index, item)
         first = first or request
@@ -76,11 +91,19 @@ def run_batch(
             replies,
             total - len(reuse),
         )
-    outcomes: ReplyFile | InMemoryResults = replies if replies is not None else InMemoryResults()
+    if replies is not None:
+        outcomes = replies
+    elif outcomes is None:
+        outcomes = InMemoryResults()
     checkpoint = replies.asave if isinstance(replies, StateStoreReplies) else None
     if first is None:
         log.info("Batch: no inputs, nothing to send.")
         return _summary(None, outcomes, total)
+    pending: Iterator[Built] = (
+        handed_out(kept)
+        if kept is not None
+        else ((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse)
+    )
     session = session_of(
         first,
         calls=len(reuse),
@@ -91,29 +114,28 @@ def run_batch(
     batch = BatchRun(
         hook=hook,
         session=session,
-        requests=(
-            handed_out(kept)
-            if kept is not None
-            else ((i, item, build(i, item)) for i, item in enumerate(inputs) if i not in reuse)
-        ),
+        requests=pending if group is None else group(pending),
         total=total,
         outcomes=outcomes,
         settings=settings,
         log=log,
         reused=len(reuse),
         checkpoint=checkpoint,
+        send=send,
+        size_of=size_of,
     )
     if total > len(reuse):
         # One model check for the whole batch; a model the Hub rejects is skipped from the start.
         hook.resolve_request(first, session)
         rate = settings.max_calls_per_second
         log.info(
-            "Batch: %d calls to %s, at most %d at once%s; %s.",
+            "Batch: %d %s to %s, at most %d calls at once%s; %s.",
             total - len(reuse),
+            "calls" if group is None else "items",
             first.where,
             settings.max_concurrency,
             "" if rate is None else f", {rate:g} a second",
-            f"replies go to {replies}" if isinstance(replies, ReplyFile) else "replies go to XCom at the end",
+            f"replies go to {replies}" if isinstance(replies, TaskFile) else "replies go to XCom at the end",
         )
         if replies is not None:
             replies.open()
@@ -134,12 +156,10 @@ def run_batch(
     return summary
 
 
-def _summary(batch: BatchRun | None, outcomes: ReplyFile | InMemoryResults, total: int) -> dict[str, Any]:
+def _summary(batch: BatchRun | None, outcomes: Any, total: int) -> dict[str, Any]:
     summary = batch.summary() if batch is not None else BatchRun.empty_summary(total)
-    if isinstance(outcomes, ReplyFile):
-        return {"output_path": str(outcomes), **summary}
     message = batch.not_sent_message() if batch is not None else "Not sent."
-    return {"results": outcomes.results(total, message), **summary}
+    return outcomes.xcom(summary, total, message)
 
 
 def _push(push_partial: Callable[[dict[str, Any]], None], summary: dict[str, Any]) -> None:

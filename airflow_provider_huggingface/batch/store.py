@@ -64,6 +64,13 @@ def as_storage_path(value: Any, *, field: str) -> ObjectStoragePath:
     )
 
 
+def output_folder(output_path: Any) -> ObjectStoragePath | None:
+    """The folder of a task's files: ``output_path``, else the XCom object storage folder, else None."""
+    if output_path not in (None, ""):
+        return as_storage_path(output_path, field="output_path")
+    return default_folder()
+
+
 def default_folder() -> ObjectStoragePath | None:
     """The XCom object storage backend's folder, when one is configured, else None."""
     from airflow_provider_huggingface._internal.airflow_compat import conf
@@ -88,13 +95,29 @@ def task_instance_file(folder: ObjectStoragePath, ti: Any) -> ObjectStoragePath:
     return run / _part(ti.task_id) / f"{map_index}.jsonl"
 
 
+def json_text(entry: dict[str, Any]) -> str:
+    """``entry`` as JSON that can be written as UTF-8."""
+    text = json.dumps(entry, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a reply may hold one, escaped in its JSON): \u escapes keep it, and the line.
+        text = json.dumps(entry, default=str)
+    return text
+
+
+def _line(entry: dict[str, Any]) -> str:
+    return json_text(entry) + "\n"
+
+
 def _part(name: str) -> str:
     # Airflow's ids hold no '/', but a custom run_id could: it must not add a folder level.
     return str(name).replace("/", "%2F")
 
 
-class ReplyFile:
-    """One task instance's file of replies: read back what a previous try answered, then append.
+class TaskFile:
+    """One task instance's JSON Lines file: read back what a previous try answered, then append.
+    A line per item, ``{"index", ..., "request": digest}`` (an ``"error"`` line is sent again).
 
     :param path: the file (see :func:`task_instance_file`).
     """
@@ -162,26 +185,32 @@ class ReplyFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._out = self.path.open("a", encoding="utf-8")
 
+    def _write(self, *entries: dict[str, Any]) -> None:
+        """Append the entries' lines, then flush them to the OS at once: a killed process loses none."""
+        self._write_lines("".join(map(_line, entries)))
+
+    def _write_lines(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+class ReplyFile(TaskFile):
+    """A chat batch's file of replies (see the module's docstring)."""
+
     def answered(self, index: int, item: Any, request: ChatRequest, result: ChatResult) -> None:
         self._write({"index": index, "input": item, "request": request.digest, **result})
 
     def failed(self, index: int, item: Any, request: ChatRequest, error: HuggingFaceError) -> None:
         self._write({"input": item, **failure(index, error)})
 
-    def _write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, ensure_ascii=False, default=str)
-        try:
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate (a reply may hold one, escaped in its JSON): \u escapes keep it, and the line.
-            line = json.dumps(entry, default=str)
-        self._out.write(line + "\n")
-        self._out.flush()  # to the OS at once: a killed process loses no written line
-
-    def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+    def xcom(self, summary: dict[str, Any], total: int, not_sent_message: str) -> dict[str, Any]:
+        """What the task pushes: the file's path and the counts."""
+        return {"output_path": str(self), **summary}
 
 
 class InMemoryResults:
@@ -199,3 +228,7 @@ class InMemoryResults:
     def results(self, total: int, not_sent_message: str) -> list[dict[str, Any]]:
         """Every item's outcome, in input order; an item with none was not sent."""
         return [self._results.get(i) or error_entry(i, "NotSent", not_sent_message) for i in range(total)]
+
+    def xcom(self, summary: dict[str, Any], total: int, not_sent_message: str) -> dict[str, Any]:
+        """What the task pushes: every item's outcome and the counts."""
+        return {"results": self.results(total, not_sent_message), **summary}

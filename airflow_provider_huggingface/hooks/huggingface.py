@@ -1,4 +1,4 @@
-"""``HuggingFaceHook``: chat completions through ``huggingface_hub.InferenceClient``."""
+"""``HuggingFaceHook``: chat completions and embeddings through ``huggingface_hub.InferenceClient``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import contextlib
 import dataclasses
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_huggingface._internal.airflow_compat import AirflowNotFoundException, BaseHook
 from airflow_provider_huggingface.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Generator, Sequence
 
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
     from airflow_provider_huggingface._internal.chat_flow import Ask, ChatSession
     from airflow_provider_huggingface._internal.connection import ConnectionSettings
+    from airflow_provider_huggingface._internal.embed_flow import Embed, TextsPerRequest
+    from airflow_provider_huggingface._internal.embedding import EmbeddingResult, EmbedRequest
     from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
     from airflow_provider_huggingface.exceptions import HuggingFaceError
     from airflow_provider_huggingface.observability.lineage import LineageFacts
@@ -29,10 +31,12 @@ if TYPE_CHECKING:
 # A DAG file imports this module at every parse: everything below but Airflow's BaseHook and the
 # exceptions is imported where it is used, when a task runs.
 
+R = TypeVar("R")
+
 
 class HuggingFaceHook(BaseHook):
-    """Talks to Hugging Face text generation: the router, an Inference Endpoint, or any
-    OpenAI-compatible chat server named by the connection's host.
+    """Talks to Hugging Face text generation and embeddings: the router, an Inference Endpoint, or
+    any OpenAI-compatible server named by the connection's host (TGI, TEI, vLLM, llama.cpp).
 
     :param hf_conn_id: the ``huggingface`` connection to use.
     """
@@ -114,13 +118,21 @@ class HuggingFaceHook(BaseHook):
 
         return RetryPolicy(max_retries=self.settings.max_retries, base_delay=self.settings.backoff)
 
-    def map_error(self, error: BaseException, model: str | None = None) -> HuggingFaceError:
-        """This connection's view of the provider's one error mapper."""
+    def map_error(
+        self, error: BaseException, model: str | None = None, task: str = "conversational"
+    ) -> HuggingFaceError:
+        """This connection's view of the provider's one error mapper (``task``: an embedding call's
+        ``"feature-extraction"`` gets the advice that fits it)."""
         from airflow_provider_huggingface._internal.error_mapping import map_error
 
         settings = self.settings
         return map_error(
-            error, model=model, where=settings.where, secrets=(settings.token,), timeout=settings.timeout
+            error,
+            model=model,
+            where=settings.where,
+            secrets=(settings.token,),
+            timeout=settings.timeout,
+            task=task,
         )
 
     # --- clients
@@ -197,36 +209,49 @@ class HuggingFaceHook(BaseHook):
             reader=reader,
         )
 
-    def validate_model(self, request: ChatRequest) -> None:
-        """On the router, ask the Hub whether the model can chat (cached per process)."""
-        if request.model is not None and self.settings.base_url is None:
-            from airflow_provider_huggingface._internal.images import describe
-            from airflow_provider_huggingface._internal.model_check import check_model
+    def validate_model(self, request: ChatRequest | EmbedRequest) -> None:
+        """On the router, ask the Hub whether the model can chat, or embed (cached per process)."""
+        if request.model is None or self.settings.base_url is not None:
+            return
+        from airflow_provider_huggingface._internal.chat import ChatRequest
+        from airflow_provider_huggingface._internal.images import describe
+        from airflow_provider_huggingface._internal.model_check import check_model
 
-            check_model(request.model, self.settings, self.log, images=describe(request.messages)[1])
+        images = describe(request.messages)[1] if isinstance(request, ChatRequest) else 0
+        check_model(request.model, self.settings, self.log, images=images, task=request.task)
 
-    def route_lookup(self, model: str | None) -> Callable[[], None] | None:
-        """The blocking look-up of a named provider's model mapping, if the call needs one.
+    def route_lookup(self, model: str | None, task: str = "conversational") -> Callable[[], None] | None:
+        """The blocking look-up of a provider's model mapping, if the call needs one.
 
         huggingface_hub asks the Hub for it on a model's first call (cached per process); the steps
         make it a call of its own, so that under an event loop it runs in a thread instead of
-        stalling every other trigger.
+        stalling every other trigger. A chat needs it for a named provider; feature extraction for
+        ``auto`` too (which provider serves the model), and ``hf-inference`` checks the model's pipeline.
         """
         settings = self.settings
-        if settings.base_url or settings.provider == "auto" or not model:
+        if settings.base_url or not model or (settings.provider == "auto" and task == "conversational"):
+            return None
+        key = (settings.provider, model, task)
+        if key in self._looked_up:
             return None
         from airflow_provider_huggingface._internal.hub_compat import prepare_provider_mapping
 
         def lookup() -> None:
             # A failure here is met again by the call itself, which maps it.
             with contextlib.suppress(Exception):
-                prepare_provider_mapping(settings.provider, model)
+                prepare_provider_mapping(settings.provider, model, task)
+                self._looked_up.add(key)
 
         return lookup
 
+    @functools.cached_property
+    def _looked_up(self) -> set[tuple[str, str, str]]:
+        """The provider mappings resolved already (huggingface_hub caches them for the process)."""
+        return set()
+
     def chat_session(
         self,
-        request: ChatRequest,
+        request: ChatRequest | EmbedRequest,
         *,
         fallback_models: Sequence[str] | None = None,
         validate_model: bool = False,
@@ -240,10 +265,12 @@ class HuggingFaceHook(BaseHook):
         on_failure: Callable[[HuggingFaceError, bool], None] | None = None,
         lineage: LineageFacts | None = None,
         spans: SpanBudget | None = None,
+        one_model: bool = False,
     ) -> ChatSession:
         """What the calls of one task share: the models to ask in turn (the request's, then
         ``fallback_models``, checked), the budget, where their lines go. A batch makes one for all
         its items, so that a model that could not answer is skipped for the rest of the batch.
+        Embedding calls share one the same way.
 
         :param budget: a budget shared with other calls; else one of ``max_calls`` and
             ``max_total_tokens`` (see :class:`airflow_provider_huggingface._internal.budget.Budget`).
@@ -251,6 +278,8 @@ class HuggingFaceHook(BaseHook):
             ``reask_log``, if given, take the retry and the re-ask lines.
         :param lineage: the task's OpenLineage facts, told of each call.
         :param spans: the bounded spans of many calls (a batch's); else a span per call.
+        :param one_model: the first model that answers answers every later call (an embedding task's
+            vectors must all come from one model).
         """
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface._internal.chat_flow import ChatSession
@@ -259,7 +288,7 @@ class HuggingFaceHook(BaseHook):
         fallbacks = check_fallback_models(fallback_models, self.settings)
         log = log or self.log
         return ChatSession(
-            fallback=ModelFallback([request.model, *fallbacks], log=log),
+            fallback=ModelFallback([request.model, *fallbacks], log=log, sticky=one_model),
             budget=budget or Budget.checked(max_calls=max_calls, max_total_tokens=max_total_tokens),
             log=log,
             retry_log=retry_log,
@@ -271,18 +300,26 @@ class HuggingFaceHook(BaseHook):
             spans=spans,
         )
 
-    def resolve_request(self, request: ChatRequest, session: ChatSession) -> ChatRequest:
-        """The request as it would be sent first, with the first model that passes the Hub's check
-        (with ``session.validate_model``); nothing is sent. A deferred operator checks its model in the
-        worker this way, and a batch once for all its items."""
+    def resolve_request(self, request: R, session: ChatSession) -> R:
+        """The request (a chat's or an embedding's) as it would be sent first, with the first model that
+        passes the Hub's check (with ``session.validate_model``); nothing is sent. A deferred operator
+        checks its model in the worker this way, and a batch once for all its items."""
         from airflow_provider_huggingface._internal.budget import Budget
-        from airflow_provider_huggingface._internal.chat_flow import chat_steps
         from airflow_provider_huggingface._internal.steps import first_request
 
         # The steps admit their first request to the budget before handing it over: it is not sent here.
         unbilled = dataclasses.replace(session, budget=Budget())
-        ask = first_request(chat_steps(request, unbilled, self))
-        return request if ask is None else ask.request
+        step = first_request(self._steps(request, unbilled))
+        return request if step is None else step.request
+
+    def _steps(self, request: Any, session: ChatSession) -> Generator[Any, Any, Any]:
+        """The steps of a chat or an embedding request (see :mod:`._internal.steps`)."""
+        from airflow_provider_huggingface._internal.chat_flow import chat_steps
+        from airflow_provider_huggingface._internal.embed_flow import TextsPerRequest, embed_steps
+
+        if request.task == "feature-extraction":
+            return embed_steps(request, session, self, TextsPerRequest())
+        return chat_steps(request, session, self)
 
     # --- the calls: the same steps, driven in a worker or in an event loop
 
@@ -397,13 +434,18 @@ class HuggingFaceHook(BaseHook):
         )
         return request, session
 
-    def send_request(self, ask: Ask, session: ChatSession | None = None) -> ChatResult:
-        """Send one request step of the chat steps, once, in this thread: streamed into the log, or
-        whole. Callers that drive the steps themselves (the agent operator) send with it."""
+    def send_request(self, ask: Ask | Embed, session: ChatSession | None = None) -> Any:
+        """Send one request step of the chat or embedding steps, once, in this thread: a chat streamed
+        into the log, or whole. Callers that drive the steps themselves (the agent operator) send with it."""
         from airflow_provider_huggingface._internal.chat import completion_result, stream_result
+        from airflow_provider_huggingface._internal.chat_flow import Ask
         from airflow_provider_huggingface._internal.hub_compat import watched_sync_session
         from airflow_provider_huggingface._internal.observed import ObservedRequest
 
+        if not isinstance(ask, Ask):
+            from airflow_provider_huggingface._internal.embedding import send
+
+            return send(self.client, ask.request, self.settings)
         request = ask.request
         watched_sync_session()
         with ObservedRequest(self, request, session) as call:
@@ -424,9 +466,19 @@ class HuggingFaceHook(BaseHook):
                 result = completion_result(output, request.model)
             return call.answered(result)
 
-    def report(self, request: ChatRequest, result: ChatResult, seconds: float) -> None:
+    def report(self, request: Any, result: Any, seconds: float) -> None:
         """One log line per call: a log line costs about as much as a local round trip."""
         usage = result["usage"]
+        if request.task == "feature-extraction":
+            self.log.info(
+                "Embeddings: %s -> %d vectors of %d values, prompt_tokens=%s in %.2f s",
+                request,
+                len(result["embeddings"]),
+                result["dimensions"],
+                usage["prompt_tokens"] if usage else "n/a",
+                seconds,
+            )
+            return
         served = f", served by {result['provider']}" if result.get("provider") else ""
         self.log.info(
             "Chat: %s -> %s%s, finish_reason=%s, prompt_tokens=%s, completion_tokens=%s, %d chars in %.2f s",
@@ -439,6 +491,141 @@ class HuggingFaceHook(BaseHook):
             len(result["text"]),
             seconds,
         )
+
+    # --- embeddings: the same design, one request per call
+
+    def prepare_embed(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        normalize: bool = False,
+        truncate: bool = True,
+    ) -> EmbedRequest:
+        """Check an embedding call's arguments and build what will be sent; nothing is sent yet.
+
+        The model is ``model``, else on the router the provider's default embedding model
+        (``sentence-transformers/all-MiniLM-L6-v2``), else the endpoint's own. Every mistake found here
+        (a text that is not a string, or empty; a provider that serves no embeddings) is a
+        :class:`ConfigurationError`.
+        """
+        from airflow_provider_huggingface._internal.embedding import build_embed_request
+
+        return build_embed_request(self.settings, texts, model=model, normalize=normalize, truncate=truncate)
+
+    def embed(
+        self,
+        texts: Sequence[str] | EmbedRequest,
+        *,
+        model: str | None = None,
+        normalize: bool = False,
+        truncate: bool = True,
+        batch_size: int | None = None,
+        session: ChatSession | None = None,
+        **session_settings: Any,
+    ) -> EmbeddingResult:
+        """Embed ``texts``; return ``{"embeddings", "dimensions", "model", "usage"}``: one vector per
+        text, in order, all of ``dimensions`` values.
+
+        On the router through huggingface_hub's feature extraction (it needs numpy: the ``embeddings``
+        extra); on an endpoint connection through its OpenAI-compatible ``POST /v1/embeddings``. A reply
+        with a vector too many or too few, or vectors of different lengths, is a
+        :class:`~airflow_provider_huggingface.exceptions.MalformedResponseError` naming what came back.
+        The rest is as :meth:`chat`: retries under the connection's policy, errors with their fix,
+        ``validate_model``, ``fallback_models`` (the model that answered is ``"model"``), ``max_calls``
+        and ``max_total_tokens`` (``usage`` is None where the server reports none, as the router does).
+
+        :param texts: the texts (non-empty strings), or a request built by :meth:`prepare_embed`.
+        :param normalize: scale each vector to unit length (L2); ``False`` leaves them as the server
+            gives them (many sentence-embedding models give unit vectors already).
+        :param truncate: on the router, let the server cut texts longer than the model takes instead of
+            refusing them. An endpoint applies its own setting (TEI: ``--auto-truncate``).
+        :param batch_size: the most texts one request holds; more are sent in several requests, in
+            order. Default: all in one, cut to the size the server names if it answers 413 (TEI's
+            ``--max-client-batch-size``).
+        :param session: what this call shares with the task's other calls, from :meth:`chat_session`.
+        :param session_settings: without ``session``, what :meth:`chat_session` takes for this call:
+            ``validate_model``, ``fallback_models``, ``max_calls``, ``max_total_tokens``.
+        """
+        from airflow_provider_huggingface._internal.embed_flow import embed_steps
+        from airflow_provider_huggingface._internal.steps import drive
+
+        asked = self._embed_call(texts, model, normalize, truncate, batch_size, session, session_settings)
+        request, session, per_request = asked
+        started = time.monotonic()
+        answered, result = drive(embed_steps(request, session, self, per_request), self.send_request)
+        if session.report:
+            self.report(answered, result, time.monotonic() - started)
+        return result
+
+    async def aembed(
+        self,
+        texts: Sequence[str] | EmbedRequest,
+        *,
+        model: str | None = None,
+        normalize: bool = False,
+        truncate: bool = True,
+        batch_size: int | TextsPerRequest | None = None,
+        client: Any = None,
+        session: ChatSession | None = None,
+        **session_settings: Any,
+    ) -> EmbeddingResult:
+        """:meth:`embed` in an event loop: the same steps, the same result and errors.
+
+        :param batch_size: as :meth:`embed`, or a ``TextsPerRequest`` that the calls of a task share,
+            so that a 413 met by one cuts the requests of all.
+        :param client: an open ``AsyncInferenceClient`` to send with, or a batch's client, which holds
+            each attempt to its limits (its ``call``); else the event loop's shared client.
+        """
+        from airflow_provider_huggingface._internal.client_pool import current_pool
+        from airflow_provider_huggingface._internal.embed_flow import embed_steps
+        from airflow_provider_huggingface._internal.embedding import asend
+        from airflow_provider_huggingface._internal.steps import adrive
+
+        settings = await self.aget_settings()
+        asked = self._embed_call(texts, model, normalize, truncate, batch_size, session, session_settings)
+        request, session, per_request = asked
+        if client is None:
+            async with current_pool().lease(settings.conn_id, self._client_kwargs()) as shared:
+                return await self.aembed(request, batch_size=per_request, client=shared, session=session)
+        gate = current_pool().gate(client)
+        # A batch's client (batch.calls.LimitedClient) sends each attempt through its ``call``.
+        through = getattr(client, "call", None)
+
+        async def perform(step: Embed) -> EmbeddingResult:
+            async with gate:
+                if through is not None:
+                    return await through(asend, step.request, settings)
+                return await asend(client, step.request, settings)
+
+        started = time.monotonic()
+        answered, result = await adrive(embed_steps(request, session, self, per_request), perform)
+        if session.report:
+            self.report(answered, result, time.monotonic() - started)
+        return result
+
+    def _embed_call(
+        self,
+        texts: Sequence[str] | EmbedRequest,
+        model: str | None,
+        normalize: bool,
+        truncate: bool,
+        batch_size: int | TextsPerRequest | None,
+        session: ChatSession | None,
+        session_settings: dict[str, Any],
+    ) -> tuple[EmbedRequest, ChatSession, TextsPerRequest]:
+        """What an embedding call sends and shares, checked: its request, session and request size."""
+        from airflow_provider_huggingface._internal.embed_flow import TextsPerRequest
+        from airflow_provider_huggingface._internal.embedding import EmbedRequest
+        from airflow_provider_huggingface._internal.validation import COUNT, check_number
+
+        if isinstance(texts, EmbedRequest):
+            request = texts
+        else:
+            request = self.prepare_embed(texts, model=model, normalize=normalize, truncate=truncate)
+        if not isinstance(batch_size, TextsPerRequest):
+            batch_size = TextsPerRequest(check_number("batch_size", batch_size, COUNT))
+        return request, session or self.chat_session(request, **session_settings), batch_size
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token on the router (the Hub's whoami), or that the endpoint answers."""

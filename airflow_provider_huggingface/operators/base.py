@@ -96,6 +96,19 @@ class HuggingFaceBaseOperator(OpenLineageMixin, BaseOperator):
         """The files this task reads and writes, as rendered."""
         return [], []
 
+    @staticmethod
+    def batch_locations(inputs: Any, output_path: Any) -> tuple[list[Any], list[Any]]:
+        """What a batch reads and writes: its ``inputs`` when they name a file, its ``output_path``."""
+        import os
+
+        from airflow.sdk import ObjectStoragePath
+
+        is_file = isinstance(inputs, ObjectStoragePath | os.PathLike) or (
+            isinstance(inputs, str) and "://" in inputs
+        )
+        outputs = [] if output_path in (None, "") else [output_path]
+        return ([inputs] if is_file else []), outputs
+
     def begin_lineage(self) -> LineageFacts:
         """The task's lineage facts, with what is known before any call (rendered fields, connection)."""
         facts = self.lineage_facts

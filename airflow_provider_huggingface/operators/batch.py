@@ -17,7 +17,7 @@ from airflow_provider_huggingface.operators.base import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
     from airflow_provider_huggingface._internal.chat import ChatRequest, TokenUsage
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
@@ -162,51 +162,25 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
 
     @property
     def settings(self) -> BatchSettings:
-        from airflow_provider_huggingface._internal.validation import POSITIVE, from_template
         from airflow_provider_huggingface.batch.engine import BatchSettings
 
-        rate = from_template(self.max_calls_per_second, POSITIVE)
-        hint = (
-            " Give the account's rate limit divided by the batches that run at once, such as 2.5, "
-            "or None for no pacing."
-        )
-        return BatchSettings(
+        return BatchSettings.checked(
             max_concurrency=self.max_concurrency,
-            max_calls_per_second=check_number(
-                "max_calls_per_second", rate, POSITIVE, hint=hint, written=self.max_calls_per_second
-            ),
+            max_calls_per_second=self.max_calls_per_second,
             max_failed_fraction=self.max_failed_fraction,
             progress_interval=self.progress_interval,
         )
 
     def lineage_locations(self) -> tuple[list[Any], list[Any]]:
-        import os
-
-        from airflow.sdk import ObjectStoragePath
-
-        inputs = self.inputs
-        is_file = isinstance(inputs, ObjectStoragePath | os.PathLike) or (
-            isinstance(inputs, str) and "://" in inputs
-        )
-        outputs = [] if self.output_path in (None, "") else [self.output_path]
-        return ([inputs] if is_file else []), outputs
+        return self.batch_locations(self.inputs, self.output_path)
 
     def reply_file(self, context: Context) -> ReplyFile | StateStoreReplies | None:
         """Where this task instance's replies are kept for its next try: a file under ``output_path``,
         else under the XCom object storage folder, else the task state store (Airflow 3.3+)."""
         from airflow_provider_huggingface.batch.state import StateStoreReplies
-        from airflow_provider_huggingface.batch.store import (
-            ReplyFile,
-            as_storage_path,
-            default_folder,
-            task_instance_file,
-        )
+        from airflow_provider_huggingface.batch.store import ReplyFile, output_folder, task_instance_file
 
-        folder: ObjectStoragePath | None
-        if self.output_path not in (None, ""):
-            folder = as_storage_path(self.output_path, field="output_path")
-        else:
-            folder = default_folder()
+        folder = output_folder(self.output_path)
         if folder is not None:
             return ReplyFile(task_instance_file(folder, context["ti"]))
         store = context.get("task_state_store")

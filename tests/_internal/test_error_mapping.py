@@ -121,3 +121,28 @@ def test_a_client_side_error_is_not_quoted_as_the_server_s_words():
     error = map_error(RuntimeError("boom"), model=None, where="x")
     assert "Client error: RuntimeError: boom." in str(error)
     assert "Server said" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("status", "model", "words"),
+    [
+        (400, "a/b", "Check that 'a/b' is an embedding model (feature extraction)"),
+        (403, "a/b", "try the default model sentence-transformers/all-MiniLM-L6-v2"),
+        (404, "a/b", "try the default model sentence-transformers/all-MiniLM-L6-v2 first"),
+        (404, None, "no embeddings API there"),
+    ],
+)
+def test_an_embedding_call_gets_the_advice_that_fits_it(status, model, words):
+    error = map_error(http_error(status), model=model, where="w", task="feature-extraction")
+    assert words in str(error)
+    assert "chat" not in str(error)
+    assert "Mistral" not in str(error)
+
+
+def test_an_unreadable_embedding_reply_says_what_an_embedding_server_is():
+    from airflow_provider_huggingface._internal.chat import UnreadableReply
+
+    error = map_error(UnreadableReply(None, reply={"x": 1}), model=None, where="w", task="feature-extraction")
+    assert type(error) is errors.MalformedResponseError
+    assert "not an embedding reply" in str(error)
+    assert "llama.cpp with --embedding" in str(error)

@@ -211,3 +211,25 @@ def test_an_unsupported_parameter_does_not_move_to_the_next_model(fake_hf, hook)
     with pytest.raises(InvalidRequestError, match="parameter 'logprobs' is not supported"):
         hook.chat(user_prompt="Hi", model="org/a", fallback_models=["org/b"])
     assert asked(fake_hf) == ["org/a"]
+
+
+def test_a_sticky_fallback_keeps_the_first_model_that_answers():
+    from airflow_provider_huggingface._internal.fallback import ModelFallback
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
+
+    fallback = ModelFallback(["a", "b", "c"], sticky=True)
+    assert fallback.failed("a", ModelNotFoundError("x", status_code=404), "b")
+    fallback.answered("b")
+    assert fallback.candidates("a") == ["b"]  # even the request's own model is not asked again
+    with pytest.raises(
+        HuggingFaceError, match="Model c answered, but this task's earlier answers came from b"
+    ):
+        fallback.answered("c")
+
+    resumed = ModelFallback(["a", "b"], sticky=True)
+    resumed.choose("b")  # a retry goes on with the model of the earlier answers
+    assert resumed.candidates("a") == ["b"]
+
+    plain = ModelFallback(["a", "b"])
+    plain.answered("b")
+    assert plain.candidates("a") == ["a", "b"]

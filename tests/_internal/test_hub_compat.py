@@ -113,3 +113,23 @@ def test_a_client_built_in_a_thread_uses_its_session_and_closes_it() -> None:
         assert session.is_closed
 
     asyncio.run(main())
+
+
+def test_the_embedding_providers_are_the_installed_releases_own():
+    from huggingface_hub.inference._providers import PROVIDERS
+
+    providers = hub_compat.embedding_providers()
+    assert "hf-inference" in providers
+    assert providers == sorted(name for name, tasks in PROVIDERS.items() if "feature-extraction" in tasks)
+
+
+def test_an_async_clients_own_http_session_is_reached_and_closed_with_it():
+    from huggingface_hub import AsyncInferenceClient
+
+    async def run():
+        async with AsyncInferenceClient() as client:
+            session = await hub_compat.http_session(client)
+            assert session is await hub_compat.http_session(client)  # one, opened on first use
+        return session
+
+    assert asyncio.run(run()).is_closed

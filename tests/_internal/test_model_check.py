@@ -114,3 +114,51 @@ def test_a_vision_model_takes_images_without_a_warning(hub_redirect, hook, capsy
     assert "not image-text-to-text" not in capsys.readouterr().out
     (request,) = hub_redirect.chat_requests
     assert request.body["messages"][0]["content"][1]["image_url"]["url"] == "https://example.org/cat.png"
+
+
+def embed(hook, model):
+    return hook.embed(["Hi"], model=model, validate_model=True)
+
+
+@pytest.mark.parametrize("model", ["sentence-transformers/all-MiniLM-L6-v2", "BAAI/bge-small-en-v1.5"])
+def test_sentence_similarity_and_feature_extraction_models_embed(hub_redirect, hook, model, capsys):
+    assert embed(hook, model)["dimensions"] == 16
+    assert f"Model {model} is served for embeddings on the Hugging Face router." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("model", "cls", "words"),
+    [
+        (
+            "mistralai/Mistral-7B-Instruct-v0.3",
+            errors.ModelNotSupportedError,
+            "cannot embed: it is a text-generation",
+        ),
+        (
+            "google-bert/bert-base-uncased",
+            errors.ModelNotSupportedError,
+            "cannot embed: it is a fill-mask model",
+        ),
+        ("nobody/no-such-model", errors.ModelNotFoundError, "sentence-transformers/all-MiniLM-L6-v2"),
+    ],
+)
+def test_models_that_cannot_embed_fail_before_any_embedding_call(hub_redirect, hook, model, cls, words):
+    with pytest.raises(cls, match=words):
+        embed(hook, model)
+    assert hub_redirect.embedding_requests == []
+
+
+def test_a_model_checked_for_chat_is_checked_again_for_embeddings(hub_redirect, hook):
+    # The same model and token, another task: the cached answer of one must not pass the other.
+    chat(hook, "mistralai/Mistral-7B-Instruct-v0.3")
+    with pytest.raises(errors.ModelNotSupportedError, match="cannot embed"):
+        embed(hook, "mistralai/Mistral-7B-Instruct-v0.3")
+
+
+def test_a_provider_that_does_not_serve_the_model_for_embeddings(hub_redirect, make_hook):
+    hook = make_hook(password=TOKEN, extra={"provider": "together"})
+    with pytest.raises(
+        errors.ModelNotFoundError, match=r"'together' does not serve .* for embeddings.*hf-inference"
+    ):
+        embed(hook, "BAAI/bge-small-en-v1.5")
+    assert hub_redirect.embedding_requests == []

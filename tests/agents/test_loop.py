@@ -59,13 +59,13 @@ class Backend:
 
     retry_policy = RetryPolicy(max_retries=0)
 
-    def map_error(self, error, model=None):
+    def map_error(self, error, model=None, task="conversational"):
         return error if isinstance(error, HuggingFaceError) else HuggingFaceError(str(error))
 
     def validate_model(self, request):
         pass
 
-    def route_lookup(self, model):
+    def route_lookup(self, model, task="conversational"):
         return None
 
 

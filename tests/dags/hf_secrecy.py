@@ -1,7 +1,8 @@
 """Every way a task carries the token, in one DAG, for the token secrecy test (tests/test_token_secrecy.py).
 
 The chat operator (in the worker, streamed, deferred, structured, with fallback models, mapped), the
-batch operator (its replies to a file), the branch operator and the decorator, on an endpoint connection
+batch operator (its replies to a file), the embedding operator (its vectors to a file), the branch
+operator and the decorator, on an endpoint connection
 (``hf_secrecy``) and on the router (``hf_secrecy_router``). The test makes the fake answer every call to
 a ``secrecy/...`` model with an error that echoes the token back, as a careless server or proxy could:
 those tasks fail, but for ``fallback``, whose next model answers. Airflow retries each task once, at once.
@@ -16,6 +17,7 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_huggingface.operators.batch import HuggingFaceBatchChatOperator
 from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
+from airflow_provider_huggingface.operators.embedding import HuggingFaceEmbeddingOperator
 from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 ENDPOINT, ROUTER, SLOW = "hf_secrecy", "hf_secrecy_router", "hf_secrecy_slow"
@@ -62,6 +64,20 @@ with DAG(dag_id="hf_secrecy", schedule=None, default_args={"retries": 1, "retry_
             model=model,
             inputs=[{"q": "Nile"}, {"q": "Volga"}, {"q": "Danube"}],
             user_prompt="{{item.q}}: {{fetch.data}}",
+            output_path="{{ dag_run.conf['out'] }}/" + task_id,
+        )
+
+    for task_id, conn_id, model in (
+        ("embed", ENDPOINT, None),
+        ("embed_router", ROUTER, None),
+        ("embed_refused", ENDPOINT, "secrecy/refused"),
+    ):
+        fetched >> HuggingFaceEmbeddingOperator(
+            task_id=task_id,
+            hf_conn_id=conn_id,
+            model=model,
+            inputs=[{"id": "n", "q": "Nile"}, {"id": "v", "q": "Volga"}],
+            text_template="{{item.q}}: {{fetch.data}}",
             output_path="{{ dag_run.conf['out'] }}/" + task_id,
         )
 

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 
 # The tool server's context: tool descriptions cost a few hundred tokens each in the tiny vocabulary.
 TOOL_N_CTX = N_CTX_TRAIN
+# The chat server's: the retrieval example's answer holds four chunks of about 500 characters.
+CHAT_N_CTX = N_CTX_TRAIN
 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     model = write_tiny_gguf(tmp_path_factory.mktemp("llama") / "tiny.gguf")
-    with _started(model) as server:
+    with _started(model, n_ctx=CHAT_N_CTX) as server:
         yield server
 
 

@@ -38,7 +38,8 @@ def run_in_subprocess(conf: dict, env: dict[str, str], dag_id: str = "hf_lineage
     assert done.returncode == 0, output
     summary = next((line for line in reversed(done.stdout.splitlines()) if line.startswith('{"state"')), None)
     assert summary is not None, output
-    return json.loads(summary), output
+    # Output of the run's last moments may follow on the same line: the summary is the first JSON value.
+    return json.JSONDecoder().raw_decode(summary)[0], output
 
 
 def main(conf: str, dag_id: str = "hf_lineage") -> None:
