@@ -64,6 +64,7 @@ def span_loop(make: object) -> object:
 
 def spans() -> list[tuple[str, str]]:
     from airflow_provider_huggingface.observability import tracing
+    from airflow_provider_huggingface.observability.span_budget import SpanBudget
 
     def one() -> object:
         return tracing.model_call_span("chat", model="org/model", server="https://xyz.example.com")
@@ -87,7 +88,7 @@ def spans() -> list[tuple[str, str]]:
     trace.set_tracer_provider(provider)
     assert tracing.tracing_enabled()
     rows.append(("on, one span per call", f"{per_call_us(span_loop(one)):.2f} µs/call"))
-    budget = tracing.SpanBudget(model="org/model", per_call=0, window=100)
+    budget = SpanBudget(model="org/model", per_call=0, window=100)
     rows.append(("on, batch call in a window span", f"{per_call_us(span_loop(budget.call)):.2f} µs/call"))
     budget.close()
     provider.shutdown()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from airflow_provider_huggingface._internal.fallback import ModelFallback
     from airflow_provider_huggingface._internal.retry import RetryPolicy, TaskLog
     from airflow_provider_huggingface.observability.lineage import LineageFacts
-    from airflow_provider_huggingface.observability.tracing import SpanBudget
+    from airflow_provider_huggingface.observability.span_budget import SpanBudget
 
 R = TypeVar("R")  # a request: a chat's or an embedding's
 

@@ -6,7 +6,7 @@ The hook wraps each request it sends (in a worker, streamed, or in an event loop
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_huggingface._internal.hub_compat import noting_served_by
 from airflow_provider_huggingface.observability.tracing import (
@@ -20,7 +20,20 @@ if TYPE_CHECKING:
 
     from airflow_provider_huggingface._internal.chat import ChatRequest, ChatResult
     from airflow_provider_huggingface._internal.chat_flow import ChatSession
-    from airflow_provider_huggingface.hooks.huggingface import HuggingFaceHook
+    from airflow_provider_huggingface._internal.connection import ConnectionSettings
+    from airflow_provider_huggingface.exceptions import HuggingFaceError
+
+
+class _SendingHook(Protocol):
+    """What an observed request needs of the hook that sends it (a protocol, not the hook's class:
+    the hook imports this module)."""
+
+    @property
+    def settings(self) -> ConnectionSettings: ...
+
+    def map_error(
+        self, error: BaseException, model: str | None = None, task: str = "conversational"
+    ) -> HuggingFaceError: ...
 
 
 class ObservedRequest:
@@ -40,7 +53,7 @@ class ObservedRequest:
 
     def __init__(
         self,
-        hook: HuggingFaceHook,
+        hook: _SendingHook,
         request: ChatRequest,
         session: ChatSession | None,
         *,

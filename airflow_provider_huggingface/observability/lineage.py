@@ -52,10 +52,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-# The mixin lives in a module of its own: an operator's module imports it at every DAG parse, and
-# it needs nothing of this one until a task runs.
-from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
-
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -65,7 +61,6 @@ __all__ = [
     "FACET_NAME",
     "FACET_SCHEMA_URL",
     "LineageFacts",
-    "OpenLineageMixin",
     "file_dataset_name",
     "hash_templates",
     "model_dataset_name",

@@ -209,7 +209,7 @@ class HuggingFaceBatchChatOperator(HuggingFaceChatBaseOperator):
         from airflow_provider_huggingface._internal.budget import Budget
         from airflow_provider_huggingface.batch.inputs import open_inputs
         from airflow_provider_huggingface.batch.runner import run_batch
-        from airflow_provider_huggingface.observability.tracing import SpanBudget
+        from airflow_provider_huggingface.observability.span_budget import SpanBudget
 
         settings = self.settings  # checked before anything is read or sent
         budget = Budget.checked(**self.budget_settings)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import AirflowException, BaseHook, BaseOperator
 from airflow_provider_huggingface.links.huggingface import HuggingFaceModelLink
-from airflow_provider_huggingface.observability.lineage import LineageFacts, OpenLineageMixin
+from airflow_provider_huggingface.observability.lineage import LineageFacts
+from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -1,7 +1,7 @@
 """One OpenTelemetry span per request of the real hook and the real batch operator, over real HTTP to
 the fake, exported into memory (``otel``): the GenAI attributes, the provider that served (the router's
 ``x-inference-provider``), errors marked, a retry and a fallback each a span of their own, and a
-batch's spans bounded as :class:`~airflow_provider_huggingface.observability.tracing.SpanBudget` says."""
+batch's spans bounded as :class:`~airflow_provider_huggingface.observability.span_budget.SpanBudget` says."""
 
 from __future__ import annotations
 

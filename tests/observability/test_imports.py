@@ -19,6 +19,7 @@ FORBIDDEN = ("airflow.providers.openlineage", "openlineage", "opentelemetry.sdk"
     [
         ("airflow_provider_huggingface.observability.lineage", "json"),
         ("airflow_provider_huggingface.observability.tracing", "json"),
+        ("airflow_provider_huggingface.observability.span_budget", "json"),
         ("airflow_provider_huggingface.observability.mixin", "json"),
         # The link imports airflow.sdk, as any DAG file does first; Airflow's own provider discovery
         # then reads every provider's info (the OpenLineage provider's too), which is not ours to count.

@@ -14,12 +14,12 @@ from airflow_provider_huggingface.observability.lineage import (
     FACET_NAME,
     FACET_SCHEMA_URL,
     LineageFacts,
-    OpenLineageMixin,
     file_dataset_name,
     hash_templates,
     model_dataset_name,
     operator_lineage,
 )
+from airflow_provider_huggingface.observability.mixin import OpenLineageMixin
 
 TOKEN = "hf_canarytokenforlineageunit1"
 

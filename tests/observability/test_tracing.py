@@ -7,7 +7,6 @@ global one, as Airflow's ``[traces] otel_on`` does in its processes, and puts th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,8 +17,8 @@ from packaging.version import Version
 
 from airflow_provider_huggingface.exceptions import ModelNotFoundError
 from airflow_provider_huggingface.observability import tracing
+from airflow_provider_huggingface.observability.span_budget import SpanBudget
 from airflow_provider_huggingface.observability.tracing import (
-    SpanBudget,
     genai_provider_name,
     model_call_span,
     tracing_enabled,
@@ -136,61 +135,6 @@ def test_async_calls_each_get_their_span_under_the_task_span(otel: InMemorySpanE
     spans = call_spans(otel)
     assert sorted(s.attributes["gen_ai.usage.input_tokens"] for s in spans) == [0, 1, 2, 3, 4]
     assert {s.parent.span_id for s in spans} == {task_span.get_span_context().span_id}
-
-
-def test_budget_one_span_per_call_then_one_per_window(otel: InMemorySpanExporter) -> None:
-    tracer = trace.get_tracer("test")
-    with (
-        tracer.start_as_current_span("worker.batch") as task_span,
-        SpanBudget(model=MODEL, per_call=3, window=4) as budget,
-    ):
-        for i in range(12):  # 3 own spans, then windows of 4, 4 and a last one of 1
-            with budget.call() as call:
-                call.record(response_model=MODEL, input_tokens=1, output_tokens=i)
-    spans = call_spans(otel)
-    assert budget.spans == len(spans) == 6 == 3 + -(-(12 - 3) // 4)
-    assert {s.parent.span_id for s in spans} == {task_span.get_span_context().span_id}
-    windows = [s for s in spans if "huggingface.calls" in s.attributes]
-    assert [w.attributes["huggingface.calls"] for w in windows] == [4, 4, 1]
-    assert [w.attributes["gen_ai.usage.output_tokens"] for w in windows] == [
-        3 + 4 + 5 + 6,
-        7 + 8 + 9 + 10,
-        11,
-    ]
-    assert all(w.attributes["gen_ai.response.model"] == MODEL for w in windows)
-    assert all(w.start_time <= w.end_time for w in windows)
-
-
-def test_budget_window_marks_its_errors_and_counts_them(otel: InMemorySpanExporter) -> None:
-    budget = SpanBudget(model=MODEL, per_call=0, window=3)
-    for i in range(3):
-        with contextlib.suppress(ModelNotFoundError), budget.call():
-            if i == 1:
-                raise ModelNotFoundError(CANARY)
-    budget.close()
-    (window,) = call_spans(otel)
-    assert window.attributes["huggingface.failed_calls"] == 1
-    assert window.attributes["error.type"] == "airflow_provider_huggingface.exceptions.ModelNotFoundError"
-    assert window.status.status_code == StatusCode.ERROR
-    assert CANARY not in repr(window.to_json())
-
-
-def test_budget_threads_share_the_bound(otel: InMemorySpanExporter) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    budget = SpanBudget(model=MODEL, per_call=10, window=25)
-
-    def one(_: int) -> None:
-        with budget.call() as call:
-            call.record(input_tokens=1)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(200)))
-    budget.close()
-    spans = call_spans(otel)
-    assert len(spans) == 10 + 190 // 25 + 1
-    assert sum(s.attributes.get("huggingface.calls", 1) for s in spans) == 200
-    assert sum(s.attributes["gen_ai.usage.input_tokens"] for s in spans) == 200
 
 
 def test_provider_name_prefers_who_served() -> None:
