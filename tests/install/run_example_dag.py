@@ -2,7 +2,7 @@
 installed as a user installs it (a wheel, no test tools), against the local fake of the HF API.
 
 Run it with that environment's Python, from any directory: it imports the fake from
-``tests/fakes/hf_api.py`` (standard library only) by path, never the provider's source tree.
+``tests/fakes/`` (standard library only) by path, never the provider's source tree.
 It exits non-zero, with the reason, when anything is missing or wrong; a missing package file or
 an undeclared dependency shows up here as an import error or a failed task.
 
@@ -24,13 +24,19 @@ DAG_ID = "example_huggingface_chat"
 
 
 def _load_fake():
-    path = ROOT / "tests" / "fakes" / "hf_api.py"
-    spec = importlib.util.spec_from_file_location("hf_api_fake", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    # The fake imports its siblings as tests.fakes.*: that package is loaded from its folder alone, as the
+    # repo root on sys.path would put the provider's source tree before the installed wheel.
+    for name, folder in (("tests", ROOT / "tests"), ("tests.fakes", ROOT / "tests" / "fakes")):
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    module = importlib.import_module("tests.fakes.hf_api")
+    assert not any(name.startswith("airflow_provider_huggingface") for name in sys.modules), "fake imports us"
     return module
 
 
