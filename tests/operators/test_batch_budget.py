@@ -99,9 +99,13 @@ def test_within_the_share_of_what_was_attempted_the_task_succeeds(fake_conn, cap
 
 
 def test_a_revoked_token_in_flight_after_a_budget_stop_fails_the_task(fake_conn):
-    # Two calls go out (max_calls=2): the first answers at once and spends the budget; the second
-    # meets a 401 afterwards. Even with max_failed_fraction=1.0, a rejected token is no success.
-    fake_conn.fault_plan = lambda n, body: Fault.status(401, after=0.3) if n == 1 else None
+    # Two calls go out (max_calls=2): item 0 answers at once and spends the budget; item 1 meets a
+    # 401 afterwards. Even with max_failed_fraction=1.0, a rejected token is no success. The fault
+    # follows the item, not the arrival order: the two requests race to the server.
+    def revoked_for_b(n: int, body: dict) -> Fault | None:
+        return Fault.status(401, after=0.3) if "b" in body["messages"][-1]["content"] else None
+
+    fake_conn.fault_plan = revoked_for_b
     task = operator(inputs=list("abcd"), max_calls=2, max_concurrency=2, max_failed_fraction=1.0)
     with pytest.raises(InvalidTokenError, match="The batch stopped: item 1 failed with InvalidTokenError"):
         task.execute(stub_context())
