@@ -27,6 +27,8 @@ can answer it.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_huggingface._internal.airflow_compat import (
@@ -38,9 +40,6 @@ from airflow_provider_huggingface._internal.airflow_compat import (
     task_decorator_factory,
 )
 from airflow_provider_huggingface.exceptions import ConfigurationError
-from airflow_provider_huggingface.operators.agent import HuggingFaceAgentOperator
-from airflow_provider_huggingface.operators.branch import HuggingFaceBranchOperator
-from airflow_provider_huggingface.operators.huggingface import HuggingFaceChatOperator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Mapping
@@ -154,17 +153,37 @@ def _with_prompt_function(operator: type[BaseOperator], decorator: str) -> type:
     )
 
 
-# Named as type() names them, so that a class's name finds it in this module.
-_HuggingFaceChatOperatorDecorated = _with_prompt_function(HuggingFaceChatOperator, "huggingface_chat")
-_HuggingFaceBranchOperatorDecorated = _with_prompt_function(HuggingFaceBranchOperator, "huggingface_branch")
-_HuggingFaceAgentOperatorDecorated = _with_prompt_function(HuggingFaceAgentOperator, "huggingface_agent")
+# Each decorator's operator, imported when the decorator is first used: a DAG file that uses
+# @task.huggingface_chat pays for the chat operator only, not the branch's or the agent's.
+_OPERATORS = {
+    "huggingface_chat": ("airflow_provider_huggingface.operators.huggingface", "HuggingFaceChatOperator"),
+    "huggingface_branch": ("airflow_provider_huggingface.operators.branch", "HuggingFaceBranchOperator"),
+    "huggingface_agent": ("airflow_provider_huggingface.operators.agent", "HuggingFaceAgentOperator"),
+}
 
 
-def _decorator(
-    operator_class: type, python_callable: Callable | None, kwargs: dict[str, Any]
-) -> TaskDecorator:
+@functools.cache
+def decorated_operator(decorator: str) -> type:
+    """The operator class ``@task.<decorator>`` makes, built once.
+
+    :param decorator: the decorator's name, e.g. ``"huggingface_chat"``.
+    """
+    module, name = _OPERATORS[decorator]
+    return _with_prompt_function(getattr(importlib.import_module(module), name), decorator)
+
+
+def __getattr__(name: str) -> type:
+    # The classes are named as type() names them (``_HuggingFaceChatOperatorDecorated``), so that a
+    # class's module and name still find it here.
+    for decorator, (_, operator) in _OPERATORS.items():
+        if name == f"_{operator}Decorated":
+            return decorated_operator(decorator)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _decorator(decorator: str, python_callable: Callable | None, kwargs: dict[str, Any]) -> TaskDecorator:
     return task_decorator_factory(
-        python_callable=python_callable, decorated_operator_class=operator_class, **kwargs
+        python_callable=python_callable, decorated_operator_class=decorated_operator(decorator), **kwargs
     )
 
 
@@ -176,7 +195,7 @@ def huggingface_chat_task(python_callable: Callable | None = None, **kwargs: Any
 
     :param python_callable: the function to decorate.
     """
-    return _decorator(_HuggingFaceChatOperatorDecorated, python_callable, kwargs)
+    return _decorator("huggingface_chat", python_callable, kwargs)
 
 
 def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
@@ -185,7 +204,7 @@ def huggingface_branch_task(python_callable: Callable | None = None, **kwargs: A
 
     :param python_callable: the function to decorate.
     """
-    return _decorator(_HuggingFaceBranchOperatorDecorated, python_callable, kwargs)
+    return _decorator("huggingface_branch", python_callable, kwargs)
 
 
 def huggingface_agent_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
@@ -194,4 +213,4 @@ def huggingface_agent_task(python_callable: Callable | None = None, **kwargs: An
 
     :param python_callable: the function to decorate.
     """
-    return _decorator(_HuggingFaceAgentOperatorDecorated, python_callable, kwargs)
+    return _decorator("huggingface_agent", python_callable, kwargs)

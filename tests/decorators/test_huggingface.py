@@ -65,6 +65,28 @@ def test_importing_the_decorator_loads_no_client_and_no_template_engine():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_each_decorator_imports_its_own_operator_when_first_used():
+    # A DAG file that uses @task.huggingface_chat pays for the chat operator, not the agent's.
+    code = (
+        "import sys\n"
+        "from airflow_provider_huggingface.decorators import huggingface as d\n"
+        "prefix = 'airflow_provider_huggingface.operators.'\n"
+        "ours = lambda: sorted(m for m in sys.modules if m.startswith(prefix))\n"
+        "print(ours())\n"
+        "d.huggingface_chat_task(lambda: 'hi')\n"
+        "print(ours())\n"
+        "agent = d._HuggingFaceAgentOperatorDecorated\n"
+        "print('HuggingFaceAgentOperator' in [c.__name__ for c in agent.__mro__])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    at_import, after_chat, is_agent = out.strip().splitlines()[-3:]
+    assert at_import == "[]"
+    assert "airflow_provider_huggingface.operators.huggingface" in after_chat
+    assert "operators.agent" not in after_chat
+    assert "operators.branch" not in after_chat
+    assert is_agent == "True"  # a class's name still finds it in the module
+
+
 def test_the_decorated_task_is_the_chat_operator():
     from airflow.sdk import DAG
 
