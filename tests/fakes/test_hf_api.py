@@ -442,8 +442,9 @@ def test_fault_aimed_at_another_route(hub_redirect: FakeHF) -> None:
 
 
 def test_max_in_flight_counts_concurrent_requests(fake_hf: FakeHF) -> None:
-    # Plain HTTP: huggingface_hub 1.18's shared sync client runs only about 10 calls at once.
-    fake_hf.latency = 0.3
+    # Plain HTTP: huggingface_hub 1.18's shared sync client runs only about 10 calls at once. Each
+    # request is held a second: on a busy 2-core machine 40 threads need more than 0.3 s to start.
+    fake_hf.latency = 1.0
     body = json.dumps({"messages": MESSAGES}).encode()
 
     def post(_: int) -> dict:
